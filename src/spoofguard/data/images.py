@@ -1,0 +1,130 @@
+"""Reading captures from disk into 8-bit arrays, whatever their mode.
+
+Every image a user hands us goes through :func:`load_image`: grey, RGB, RGBA, palette and 16-bit
+files all come out as ``uint8`` arrays of shape ``(H, W, C)`` with ``C`` = 1 (grey) or 3 (RGB).
+Files that cannot be read raise :class:`SpoofguardError` naming the file and the reason; images
+larger than ``max_pixels`` are refused from their header, before anything is decoded
+(decompression bombs).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from spoofguard.errors import SpoofguardError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm")
+MAX_PIXELS = 50_000_000  # 50 MP: larger than any fingerprint sensor or camera frame we expect
+
+# We do our own size check (below) with a clear message; Pillow's own guard would fire at a
+# different bound with a less helpful error.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def is_image_file(path: str) -> bool:
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def open_checked(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image lazily (header only) and check its size before any decoding."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise SpoofguardError(f"{path}: no such file.")
+    if os.path.isdir(path):
+        raise SpoofguardError(f"{path}: is a folder, not an image.")
+    if os.path.getsize(path) == 0:
+        raise SpoofguardError(f"{path}: the file is empty (0 bytes).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(path)
+    except UnidentifiedImageError:
+        raise SpoofguardError(f"{path}: not an image file Pillow can read.") from None
+    except OSError as e:
+        raise SpoofguardError(f"{path}: cannot open image ({e}).") from None
+    w, h = img.size
+    if w * h > max_pixels:
+        img.close()
+        raise SpoofguardError(
+            f"{path}: {w}x{h} pixels is more than the limit of {max_pixels:,} pixels; "
+            "refusing to decode it (resize it first if it is genuine)."
+        )
+    if w < 1 or h < 1:
+        raise SpoofguardError(f"{path}: image has no pixels ({w}x{h}).")
+    return img
+
+
+def to_array(img: Image.Image, channels: int) -> np.ndarray:
+    """Convert a PIL image of any mode to ``uint8 (H, W, channels)``; ``channels`` is 1 or 3."""
+    if channels not in (1, 3):
+        raise ValueError("channels must be 1 or 3")
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit (and 32-bit) grey: scale the full range of the type down to 8 bits.
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        grey = a
+        return grey[..., None] if channels == 1 else np.repeat(grey[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        # Flatten transparency onto white, as a viewer would show it.
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba)
+    target = "L" if channels == 1 else "RGB"
+    arr = np.asarray(img.convert(target))
+    return arr[..., None] if channels == 1 else arr
+
+
+def load_image(path: str | os.PathLike, channels: int = 3, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to ``uint8 (H, W, channels)``; raise SpoofguardError if unreadable."""
+    img = open_checked(path, max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+            return to_array(img, channels)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise SpoofguardError(f"{os.fspath(path)}: cannot decode image ({e}); the file may be truncated or corrupt.") from None
+    finally:
+        img.close()
+
+
+def as_array(image, channels: int) -> np.ndarray:
+    """Accept a path, a PIL image or an array and return ``uint8 (H, W, channels)``."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image, channels)
+    if isinstance(image, Image.Image):
+        return to_array(image, channels)
+    if isinstance(image, np.ndarray):
+        return _array_to_uint8(image, channels)
+    raise SpoofguardError(f"cannot read an image from a {type(image).__name__}; pass a path, a PIL image or a numpy array.")
+
+
+def _array_to_uint8(a: np.ndarray, channels: int) -> np.ndarray:
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or min(a.shape[:2]) < 1:
+        raise SpoofguardError(f"image array has shape {a.shape}; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).")
+    if a.dtype == np.uint16:
+        a = (a.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise SpoofguardError("image array contains NaN or infinite values.")
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        a = np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.shape[2] == 4:
+        alpha = a[..., 3:4].astype(np.float32) / 255.0
+        a = (a[..., :3] * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
+    if channels == 1 and a.shape[2] == 3:
+        grey = np.asarray(Image.fromarray(a, "RGB").convert("L"))
+        return grey[..., None]
+    if channels == 3 and a.shape[2] == 1:
+        return np.repeat(a, 3, axis=2)
+    return a

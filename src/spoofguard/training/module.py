@@ -1,0 +1,114 @@
+"""The Lightning module: one training step, one validation pass, the optimiser.
+
+Batches arrive as ``uint8 (N, H, W, C)`` (augmented by the data loader for training); the module
+turns them into floats, normalises them with the bundle's preprocessing and feeds the model. Validation collects every dev score, gathers them from all processes and computes the dev
+loss, accuracy and EER once per epoch, so the numbers are the same with one process or several.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spoofguard.evaluation import eer
+from spoofguard.modalities import Preprocessing
+from spoofguard.training.recipes import Recipe
+
+
+class PADModule(L.LightningModule):
+    def __init__(self, model: nn.Module, preprocessing: Preprocessing, recipe: Recipe, epochs: int):
+        super().__init__()
+        self.model = model
+        self.preprocessing = preprocessing
+        self.recipe = recipe
+        self.epochs = epochs
+        self.history: list[dict] = []
+        self._dev: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._train_sums = torch.zeros(3)  # loss*n, correct, n
+
+    # -- inputs -------------------------------------------------------------------------------
+    def prepare_batch(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.preprocessing.normalise(self.preprocessing.to_tensor(x))
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    # -- training -----------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(self.prepare_batch(x))
+        loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
+        n = y.numel()
+        self._train_sums += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n])
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+        return loss
+
+    def on_train_epoch_start(self):
+        self._train_sums = torch.zeros(3)
+
+    # -- validation ---------------------------------------------------------------------------
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(self.prepare_batch(x)).float()
+        self._dev.append((logits.detach(), y.detach(), F.cross_entropy(logits, y, reduction="none").detach()))
+
+    def on_validation_epoch_start(self):
+        self._dev = []
+
+    def on_validation_epoch_end(self):
+        if not self._dev:
+            return
+        logits = torch.cat([d[0] for d in self._dev])
+        y = torch.cat([d[1] for d in self._dev])
+        losses = torch.cat([d[2] for d in self._dev])
+        if self.trainer.world_size > 1:
+            logits, y, losses = (self.all_gather(t).flatten(0, 1) for t in (logits, y, losses))
+        scores = torch.softmax(logits, 1)[:, 0].cpu().numpy()
+        labels = np.where(y.cpu().numpy() == 0, "bona_fide", "attack")
+        dev_eer, _ = eer(scores, labels)
+        metrics = {
+            "dev_loss": float(losses.mean()),
+            "dev_acc": float((logits.argmax(1) == y).float().mean()),
+            "dev_eer": float("nan") if dev_eer is None else float(dev_eer),
+        }
+        for k, v in metrics.items():
+            self.log(k, v, prog_bar=k != "dev_loss", sync_dist=False, batch_size=len(y))
+        if self.trainer.sanity_checking:
+            return
+        sums = self._train_sums
+        if self.trainer.world_size > 1:
+            sums = self.all_gather(sums.to(self.device)).sum(0).cpu()
+        row = {"epoch": self.current_epoch + 1, "lr": self.optimizers().param_groups[0]["lr"]}
+        if sums[2] > 0:
+            row.update(train_loss=float(sums[0] / sums[2]), train_acc=float(sums[1] / sums[2]))
+        row.update(metrics)
+        self.history.append(row)
+
+    # -- optimiser ------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        r = self.recipe
+        params = self.model.parameters()
+        if r.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
+        if r.scheduler == "none":
+            return opt
+        steps = max(1, self.trainer.estimated_stepping_batches)
+        if r.scheduler == "cosine-restarts":
+            per_epoch = max(1, steps // max(1, self.epochs))
+            sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=max(1, per_epoch * max(1, self.epochs // 3)), T_mult=2)
+        else:
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=steps, pct_start=0.1, anneal_strategy="cos")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- resume -------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["spoofguard_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint):
+        self.history = list(checkpoint.get("spoofguard_history", []))

@@ -1,0 +1,323 @@
+"""Training a detector, from a dataset to a model bundle, top to bottom.
+
+data -> manifest -> readable images -> protocol split -> model + preprocessing -> Lightning fit
+     -> best weights -> dev scores -> threshold (dev EER by default) -> bundle + curves + samples
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from spoofguard.data.dataset import SampleDataset, balanced_sampler_weights, check_images
+from spoofguard.data.manifest import Manifest, write_manifest
+from spoofguard.data.protocols import check_trainable, split_manifest, split_summary
+from spoofguard.data.scan import file_hashes, find_duplicates
+from spoofguard.data.sources import load_samples
+from spoofguard.errors import SpoofguardError
+from spoofguard.evaluation import choose_threshold, eer, parse_threshold_rule
+from spoofguard.inference.bundle import save_bundle
+from spoofguard.inference.detector import scores_from_logits
+from spoofguard.modalities import MODALITIES, Preprocessing
+from spoofguard.models import create_model, list_models, model_info
+from spoofguard.training import plots, run_folder
+from spoofguard.training.augment import STRENGTHS, build_augmenter
+from spoofguard.training.module import PADModule
+from spoofguard.training.recipes import recipe_for
+
+MONITORS = {"dev_loss": "min", "dev_eer": "min", "dev_acc": "max"}
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    modality: str = "fingerprint"
+    model: str = "padnet"
+    epochs: int = 20
+    batch_size: int | None = None
+    lr: float | None = None
+    input_size: int | None = None
+    model_kwargs: dict = field(default_factory=dict)
+    protocol: str = "auto"
+    seed: int = 0
+    subject_pattern: str | None = None
+    species_as_classes: bool = False
+    balanced: bool = False
+    augment: str = "default"  # "default" | "none"
+    monitor: str = "dev_loss"
+    patience: int = 10
+    threshold_rule: str = "eer"
+    workers: int | None = None
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    precision: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    bundle: Path
+    dev_metrics: dict
+    threshold: float
+    epochs_run: int
+    train_images_per_s: float
+    wall_time_s: float
+    skipped: list = field(default_factory=list)
+
+
+def validate(cfg: TrainConfig) -> None:
+    if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+        raise SpoofguardError(f"--epochs must be at least 1 (got {cfg.epochs}).")
+    if cfg.modality not in MODALITIES:
+        raise SpoofguardError(f"--modality must be one of {', '.join(MODALITIES)} (got {cfg.modality!r}).")
+    if cfg.model not in list_models():
+        raise SpoofguardError(f"unknown model {cfg.model!r}; choose one of {', '.join(list_models())}.")
+    if cfg.monitor not in MONITORS:
+        raise SpoofguardError(f"--monitor must be one of {', '.join(MONITORS)}.")
+    if cfg.batch_size is not None and cfg.batch_size < 1:
+        raise SpoofguardError("--batch-size must be at least 1.")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise SpoofguardError("--lr must be positive.")
+    if cfg.augment not in STRENGTHS:
+        raise SpoofguardError(f"augmentation must be one of {', '.join(STRENGTHS)}.")
+    parse_threshold_rule(cfg.threshold_rule)
+
+
+class ThroughputMeter(Callback):
+    """Training images per second, timed over training batches only (no validation, no set-up)."""
+
+    def __init__(self):
+        self.images, self.seconds, self._t = 0, 0.0, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._t is not None and not (trainer.current_epoch == 0 and batch_idx == 0):  # skip warm-up
+            self.seconds += time.perf_counter() - self._t
+            self.images += len(batch[1]) * trainer.world_size
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds if self.seconds else float("nan")
+
+
+def train(config: TrainConfig | None = None, *, overwrite: bool = False, **kwargs) -> TrainResult:
+    """Train a detector and write its run folder; see :class:`TrainConfig` for the options.
+
+    An ``out`` folder that already holds a run is refused unless ``overwrite`` (then it is moved
+    aside, never deleted).
+    """
+    cfg = config or TrainConfig(**kwargs)
+    return _train(cfg, resuming=False, overwrite=overwrite)
+
+
+def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> TrainResult:
+    """Continue an interrupted run from its last checkpoint, with the configuration it started with."""
+    out = Path(out)
+    run_folder.prepare(out, overwrite=False, resume=True)
+    stored = run_folder.load_config(out)["config"]
+    if epochs is not None:
+        stored["epochs"] = epochs
+    stored["progress"] = progress
+    return _train(TrainConfig(**stored), resuming=True)
+
+
+def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainResult:
+    t0 = time.time()
+    validate(cfg)
+    out = Path(cfg.out)
+    writer = run_folder.is_global_zero()
+    say = print if writer else (lambda *a, **k: None)
+
+    # 1. samples, checked and split (before the run folder is touched: bad data changes nothing)
+    source = load_samples(cfg.data, subject_pattern=cfg.subject_pattern)
+    info = model_info(cfg.model)
+    pre = Preprocessing(cfg.modality, cfg.input_size or info["default_input_size"])
+    manifest, unreadable = check_images(source.manifest, pre.channels)
+    skipped = source.skipped + unreadable
+    if unreadable:
+        say(f"warning: skipped {len(unreadable)} unreadable image(s):")
+        for p, why in unreadable[:10]:
+            say(f"  {p}: {why}")
+    if len({s.label for s in manifest}) < 2:
+        raise SpoofguardError(
+            f"{cfg.data}: all {len(manifest)} usable samples are {manifest[0].label if len(manifest) else 'missing'}; "
+            "training needs both bona fide and attack samples (e.g. live/ and spoof/ folders)."
+        )
+    hashes = file_hashes(manifest)
+    manifest, protocol = split_manifest(manifest, cfg.protocol, seed=cfg.seed, hashes=hashes)
+    check_trainable(manifest)
+    if not resuming and writer:
+        run_folder.prepare(out, overwrite=overwrite, resume=False)
+    leaks = [g for g in find_duplicates(manifest, hashes) if g.crosses_splits]
+    if leaks:
+        say(f"warning: {len(leaks)} group(s) of identical files are in more than one split (leakage), e.g. {leaks[0].paths[:2]}")
+    if writer:
+        write_manifest(manifest, out / "split.csv")
+    classes = manifest.class_names(cfg.species_as_classes)
+    summary = split_summary(manifest)
+    say(f"protocol {protocol}: " + "; ".join(f"{sp} {sum(c.values())}" for sp, c in summary.items()))
+
+    # 2. model, data loaders
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    recipe = recipe_for(cfg.model, lr=cfg.lr, batch_size=cfg.batch_size)
+    model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **_size_kwargs(cfg, pre), **cfg.model_kwargs)
+    model = model.to(memory_format=torch.channels_last)
+    augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
+    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter)
+    dev_ds = _dataset(manifest.split("dev"), classes, pre)
+    workers = cfg.workers if cfg.workers is not None else 0
+    sampler = None
+    if cfg.balanced:
+        sampler = WeightedRandomSampler(balanced_sampler_weights(train_ds.targets), num_samples=len(train_ds), replacement=True)
+    common = dict(batch_size=recipe.batch_size, num_workers=workers, persistent_workers=workers > 0)
+    train_dl = DataLoader(train_ds, shuffle=sampler is None, sampler=sampler, drop_last=len(train_ds) > recipe.batch_size, **common)
+    dev_dl = DataLoader(dev_ds, shuffle=False, **common)
+    module = PADModule(model, pre, recipe, cfg.epochs)
+
+    if writer:
+        run_folder.save_config(out, {"config": asdict(cfg), "recipe": recipe.to_dict(), "protocol": protocol, "classes": classes})
+        _write_samples(train_ds, classes, out / "samples.png", cfg.seed)
+
+    # 3. fit
+    meter = ThroughputMeter()
+    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=cfg.monitor, mode=MONITORS[cfg.monitor], save_last=True)
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        precision=cfg.precision or _default_precision(cfg.accelerator),
+        callbacks=[best, EarlyStopping(monitor=cfg.monitor, mode=MONITORS[cfg.monitor], patience=cfg.patience), meter],
+        logger=[TensorBoardLogger(out, name="tensorboard", version=""), CSVLogger(out, name="logs", version="")],
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=cfg.progress,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, len(train_dl))),
+        deterministic=False,
+    )
+    trainer.fit(module, train_dl, dev_dl, ckpt_path=str(out / run_folder.LAST_CKPT) if resuming else None, weights_only=True)
+    if trainer.interrupted:
+        raise SpoofguardError(f"training was interrupted after {len(module.history)} epoch(s); no bundle was written. Continue with: spoofguard train --resume --out {out}")
+
+    # 4. best weights -> dev scores -> threshold
+    if best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    model = module.model.float().cpu().eval()
+    dev_scores = _scores(module, dev_ds)
+    dev_labels = np.array([s.label for s in manifest.split("dev")])
+    threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in manifest.split("dev")])))
+    dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
+    epochs_run = len(module.history)
+
+    result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, meter.rate, time.time() - t0, skipped)
+    if writer:
+        provenance = {
+            "manifest_sha256": manifest.fingerprint(),
+            "protocol": protocol,
+            "seed": cfg.seed,
+            "counts": summary,
+            "epochs": epochs_run,
+            "recipe": recipe.to_dict(),
+            "train_images_per_s": round(meter.rate, 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        save_bundle(
+            result.bundle,
+            model,
+            {
+                "classes": classes,
+                "preprocessing": pre.to_dict(),
+                "threshold": threshold,
+                "threshold_rule": cfg.threshold_rule,
+                "threshold_source": f"dev split ({cfg.threshold_rule})",
+                "dev_metrics": dev_metrics,
+                "training": provenance,
+                "versions": _versions(),
+            },
+        )
+        _write_history(module.history, out / "history.csv")
+        plots.plot_curves(module.history, out / "curves.png")
+        (out / "dev_metrics.json").write_text(json.dumps({**dev_metrics, "threshold": threshold}, indent=2))
+    result.wall_time_s = time.time() - t0
+    return result
+
+
+def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
+    """Models whose layers depend on the input size (seed-cnn's dense layer) are told it."""
+    return {"input_size": pre.input_size} if "input_size" in model_info(cfg.model)["kwargs"] else {}
+
+
+def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None) -> SampleDataset:
+    per_image = pre.input_size**2 * pre.channels
+    return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment)
+
+
+def _default_precision(accelerator: str) -> str:
+    return "16-mixed" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "32-true"
+
+
+@torch.inference_mode()
+def _scores(module: PADModule, ds: SampleDataset, batch_size: int = 64) -> np.ndarray:
+    module.eval()
+    out = []
+    for start in range(0, len(ds), batch_size):
+        x = torch.stack([ds[i][0] for i in range(start, min(len(ds), start + batch_size))])
+        scores, _ = scores_from_logits(module(module.prepare_batch(x)))
+        out.append(scores)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    bona = labels == "bona_fide"
+    accepted = scores >= threshold
+    dev_eer, _ = eer(scores, labels)
+    return {
+        "n": int(len(scores)),
+        "accuracy": float((accepted == bona).mean()),
+        "eer": None if dev_eer is None else float(dev_eer),
+        "apcer_pooled": float(accepted[~bona].mean()) if (~bona).any() else None,
+        "bpcer": float((~accepted[bona]).mean()) if bona.any() else None,
+    }
+
+
+def _write_history(history: list[dict], path: Path) -> None:
+    keys = ["epoch", "lr", "train_loss", "train_acc", "dev_loss", "dev_acc", "dev_eer"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(history)
+
+
+def _write_samples(ds: SampleDataset, classes: list[str], path: Path, seed: int, n: int = 32) -> None:
+    """A grid of what the network sees in training: augmented inputs with their labels."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(ds), size=min(n, len(ds)), replace=False)
+    images = np.stack([ds[int(i)][0].numpy() for i in idx]).astype(np.float32) / 255.0
+    plots.plot_samples(images, [classes[ds.targets[int(i)]] for i in idx], path)
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("spoofguard", "torch", "lightning", "numpy", "safetensors"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
