@@ -1,0 +1,547 @@
+"""ISO/IEC 30107-3 metrics on plain arrays.
+
+Conventions (binding for every function here)
+---------------------------------------------
+* ``scores``: one float per row, **higher = more bona fide**, finite and inside [0, 1]. NaN, inf,
+  out-of-range values and empty input raise :class:`~spoofguard.errors.SpoofguardError`; the message
+  names the offending row indices (0-based positions in the input, first 10 shown).
+* ``labels``: one string per row, exactly ``"bona_fide"`` or ``"attack"``; anything else raises
+  :class:`SpoofguardError` naming the rows.
+* ``species``: one string per row, the attack (PAI) species of attack rows. Empty / missing values and
+  ``"attack"`` mean "unknown" and are grouped as species ``"attack"``; values on bona fide rows are
+  ignored. ``species=None`` puts every attack in species ``"attack"``.
+* Decision: ``score >= threshold`` -> accepted as bona fide; ``score < threshold`` -> attack.
+  A score exactly at the threshold is accepted.
+* APCER_s = fraction of attacks of species s accepted as bona fide.
+  **APCER = max over species** (ISO/IEC 30107-3), not pooled; ``apcer_pooled`` is the pooled rate.
+* BPCER = fraction of bona fide rows rejected as attacks.
+* ACER = (APCER + BPCER) / 2 — the community convention, **not** an ISO/IEC 30107-3 metric.
+* HTER = (pooled APCER + BPCER) / 2.
+* Candidate thresholds for every sweep (EER, BPCER@APCER, AUC) are the unique scores plus the value
+  just above the maximum score (``np.nextafter(max, inf)``: everything rejected, APCER = 0).
+* EER uses the **pooled** attack set: among the candidates, the threshold minimising
+  ``|APCER_pooled - BPCER|`` (lowest threshold on ties); the EER reported is the mean of the two rates
+  there, so it always lies between them.
+* BPCER@APCER=t (BPCER20: t = 0.05, BPCER100: t = 0.01): the lowest candidate threshold whose
+  **max-over-species** APCER <= t, i.e. the smallest BPCER meeting the constraint.
+* AUC: area under the ROC with bona fide as the positive class (ties count one half).
+* Undefined values are ``None``, never 0: APCER without attacks, BPCER without bona fide,
+  EER / AUC / BPCER@APCER when either class is missing.
+
+The sweeps work on per-score-group counts and accept a matrix of row weights, so the same code
+evaluates the point estimate (weights = 1) and a whole batch of bootstrap resamples at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from spoofguard.errors import SpoofguardError
+
+BONA_FIDE = "bona_fide"
+ATTACK = "attack"
+UNKNOWN_SPECIES = "attack"
+
+# Largest threshold that makes sense: just above a score of 1.0, which rejects everything.
+MAX_THRESHOLD = float(np.nextafter(1.0, np.inf))
+_EPS = 1e-9  # tolerance when turning a target rate into an allowed count (0.29 * 100 = 28.999...)
+
+
+# --------------------------------------------------------------------------- input checking
+
+
+def _rows(mask: np.ndarray) -> str:
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i) for i in idx[:10])
+    more = f" (first 10 of {idx.size} rows shown)" if idx.size > 10 else ""
+    return f"rows {shown}{more}"
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return str(value).strip() == ""
+
+
+def check_scores(scores) -> np.ndarray:
+    """Return ``scores`` as a 1-D float array, or raise SpoofguardError naming the bad rows."""
+    try:
+        s = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise SpoofguardError(f"scores must be numbers in [0, 1] ({exc}).") from None
+    if s.ndim != 1:
+        raise SpoofguardError(f"scores must be a 1-D sequence, got shape {s.shape}.")
+    if s.size == 0:
+        raise SpoofguardError("no samples: the scores are empty; evaluate at least one row.")
+    bad = ~np.isfinite(s)
+    if bad.any():
+        raise SpoofguardError(
+            f"scores must be finite; NaN or infinite values at {_rows(bad)}. Fix or drop those rows."
+        )
+    out = (s < 0.0) | (s > 1.0)
+    if out.any():
+        raise SpoofguardError(
+            f"scores must lie in [0, 1] (higher = more bona fide); out of range at {_rows(out)}."
+        )
+    return s
+
+
+def check_threshold(threshold) -> float:
+    """A decision threshold: a finite number in [0, 1] (or the value just above 1, 'reject all')."""
+    if threshold is None:
+        raise SpoofguardError("a decision threshold is required (choose it on a dev set).")
+    if isinstance(threshold, bool):
+        raise SpoofguardError(f"threshold must be a number, got {threshold!r}.")
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise SpoofguardError(f"threshold must be a number, got {threshold!r}.") from None
+    if not (0.0 <= t <= MAX_THRESHOLD):  # also rejects NaN
+        raise SpoofguardError(f"threshold must be a number in [0, 1], got {threshold!r}.")
+    return t
+
+
+def _check_rate(value, name: str) -> float:
+    try:
+        r = float(value)
+    except (TypeError, ValueError):
+        raise SpoofguardError(f"{name} must be a rate in [0, 1], got {value!r}.") from None
+    if isinstance(value, bool) or not (0.0 <= r <= 1.0):
+        raise SpoofguardError(f"{name} must be a rate in [0, 1], got {value!r}.")
+    return r
+
+
+def _as_1d(values, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim != 1 or arr.size != n:
+        raise SpoofguardError(f"{name} must have one value per score ({n}), got shape {arr.shape}.")
+    return arr
+
+
+@dataclass
+class _Data:
+    """Validated rows: scores, which rows are bona fide, and a species code per attack row."""
+
+    scores: np.ndarray  # float (n,)
+    is_bf: np.ndarray  # bool (n,)
+    species: list[str]  # sorted names of the attack species present
+    species_code: np.ndarray  # int (n,): -1 for bona fide, else index into ``species``
+
+
+def _prepare(scores, labels, species=None) -> _Data:
+    s = check_scores(scores)
+    lab = _as_1d(labels, s.size, "labels")
+    is_bf = lab == BONA_FIDE
+    is_att = lab == ATTACK
+    bad = ~(is_bf | is_att)
+    if bad.any():
+        examples = sorted({repr(v) for v in lab[bad][:10]})
+        raise SpoofguardError(
+            f'labels must be "{BONA_FIDE}" or "{ATTACK}"; got {", ".join(examples)} at {_rows(bad)}.'
+        )
+    if species is None:
+        names = np.full(s.size, UNKNOWN_SPECIES, dtype=object)
+    else:
+        sp = _as_1d(species, s.size, "species")
+        names = np.array(
+            [UNKNOWN_SPECIES if _is_missing(v) else str(v).strip() for v in sp], dtype=object
+        )
+    att_names = names[is_att].astype(str)
+    uniq, inv = np.unique(att_names, return_inverse=True)
+    code = np.full(s.size, -1, dtype=np.int64)
+    code[is_att] = inv
+    return _Data(s, is_bf, [str(u) for u in uniq], code)
+
+
+# --------------------------------------------------------------------------- vectorised core
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den == 0 (undefined rate)."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _nanmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """Max ignoring NaN; NaN where every value is NaN or there are none (no attack species)."""
+    if x.shape[axis] == 0:
+        return np.full(np.delete(x.shape, axis), np.nan)
+    m = np.where(np.isnan(x), -np.inf, x).max(axis=axis)
+    return np.where(np.isneginf(m), np.nan, m)
+
+
+class _Sweep:
+    """Rows grouped by unique score; turns row weights (B, n) into counts (B, classes, groups).
+
+    Class 0 is bona fide, class 1 + k is attack species k. Candidate threshold j is
+    ``candidates[j]`` (j = 0 .. m): score groups ``< j`` are rejected, groups ``>= j`` accepted.
+    """
+
+    def __init__(self, data: _Data):
+        self.unique, group = np.unique(data.scores, return_inverse=True)
+        self.candidates = np.append(self.unique, np.nextafter(self.unique[-1], np.inf))
+        self.n_classes = 1 + len(data.species)
+        self.cell = (data.species_code + 1) * self.unique.size + group
+
+    def counts(self, weights: np.ndarray) -> "_Counts":
+        b = weights.shape[0]
+        size = self.unique.size * self.n_classes
+        idx = (np.arange(b)[:, None] * size + self.cell[None, :]).ravel()
+        flat = np.bincount(idx, weights=weights.ravel(), minlength=b * size)
+        return _Counts(flat.reshape(b, self.n_classes, self.unique.size))
+
+    def group_index(self, threshold: float) -> int:
+        """The candidate index of ``threshold``: the first score group it accepts."""
+        return int(np.searchsorted(self.unique, threshold, side="left"))
+
+
+def _exclusive_cumsum(x: np.ndarray) -> np.ndarray:
+    """Cumulative sum over the last axis, shifted by one: entry j = sum of entries < j (m+1 long)."""
+    out = np.zeros(x.shape[:-1] + (x.shape[-1] + 1,))
+    np.cumsum(x, axis=-1, out=out[..., 1:])
+    return out
+
+
+class _Counts:
+    """Counts of a batch of B resamples (B, classes, groups) and their running sums per candidate."""
+
+    def __init__(self, g: np.ndarray):
+        self.bf, self.att_sp = g[:, 0], g[:, 1:]  # (B, m), (B, S, m)
+        self.n_bf = self.bf.sum(1)  # (B,)
+        self.n_sp = self.att_sp.sum(2)  # (B, S)
+        self.n_att = self.n_sp.sum(1)
+        self.bf_rej = _exclusive_cumsum(self.bf)  # (B, m+1): bona fide rejected at candidate j
+        self.sp_rej = _exclusive_cumsum(self.att_sp)  # (B, S, m+1): attacks of species s rejected
+        self.att_rej = self.sp_rej.sum(1)  # (B, m+1)
+        self.both = (self.n_bf > 0) & (self.n_att > 0)
+
+    def rates_at(self, j: int) -> dict[str, np.ndarray]:
+        """Threshold-dependent rates at candidate index ``j``, one value per resample."""
+        bf_rej = self.bf_rej[:, j]
+        acc_sp = self.n_sp - self.sp_rej[:, :, j]
+        acc = acc_sp.sum(1)
+        apcer_sp = _ratio(acc_sp, self.n_sp)
+        apcer = _nanmax(apcer_sp, axis=1)
+        pooled = _ratio(acc, self.n_att)
+        bpcer = _ratio(bf_rej, self.n_bf)
+        return {
+            "apcer": apcer,
+            "apcer_pooled": pooled,
+            "apcer_per_species": apcer_sp,
+            "bpcer": bpcer,
+            "acer": (apcer + bpcer) / 2,
+            "hter": (pooled + bpcer) / 2,
+            "accuracy": _ratio(self.n_bf - bf_rej + self.n_att - acc, self.n_bf + self.n_att),
+        }
+
+    def eer(self) -> tuple[np.ndarray, np.ndarray]:
+        """EER on pooled attacks and the chosen candidate index (NaN / -1 where undefined)."""
+        att_acc = self.n_att[:, None] - self.att_rej
+        # |APCER - BPCER| * n_att * n_bf, compared exactly on whole counts; first (lowest) minimum.
+        gap = np.abs(att_acc * self.n_bf[:, None] - self.bf_rej * self.n_att[:, None])
+        j = np.argmin(gap, axis=1)
+        rows = np.arange(j.size)
+        value = (_ratio(att_acc[rows, j], self.n_att) + _ratio(self.bf_rej[rows, j], self.n_bf)) / 2
+        return np.where(self.both, value, np.nan), np.where(self.both, j, -1)
+
+    def bpcer_at_apcer(self, target: float) -> tuple[np.ndarray, np.ndarray]:
+        """BPCER at the lowest candidate whose max-species APCER <= target, and that index."""
+        allowed = np.floor(target * self.n_sp + _EPS)  # accepted attacks allowed per species
+        must_reject = self.n_sp - allowed
+        # Rejections grow with j, so species s is satisfied from the first j with enough rejected.
+        first_ok = (self.sp_rej < must_reject[:, :, None]).sum(2)  # (B, S)
+        j = first_ok.max(1, initial=0)
+        value = _ratio(self.bf_rej[np.arange(j.size), j], self.n_bf)
+        return np.where(self.both, value, np.nan), np.where(self.both, j, -1)
+
+    def auc(self) -> np.ndarray:
+        """ROC AUC with bona fide positive: P(bona fide score > attack score) + P(tie) / 2."""
+        att = self.att_sp.sum(1)
+        pairs = (self.bf * (self.att_rej[:, :-1] + 0.5 * att)).sum(1)
+        return _ratio(pairs, self.n_bf * self.n_att)
+
+
+def _py(x) -> float | None:
+    """numpy scalar -> float, NaN -> None (undefined)."""
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def error_rates(scores, labels, species=None, threshold=None) -> dict:
+    """APCER (max over species), pooled APCER, per-species APCER, BPCER, ACER, HTER at ``threshold``.
+
+    Returns a dict with ``apcer, apcer_pooled, apcer_per_species {species: rate}, bpcer, acer, hter,
+    n_bona_fide, n_attack, n_per_species``. Undefined rates are ``None``. ACER is the community
+    convention, not an ISO/IEC 30107-3 metric; HTER uses the pooled APCER.
+    """
+    data = _prepare(scores, labels, species)
+    t = check_threshold(threshold)
+    sweep = _Sweep(data)
+    c = sweep.counts(np.ones((1, data.scores.size)))
+    r = c.rates_at(sweep.group_index(t))
+    return {
+        "apcer": _py(r["apcer"][0]),
+        "apcer_pooled": _py(r["apcer_pooled"][0]),
+        "apcer_per_species": {s: _py(v) for s, v in zip(data.species, r["apcer_per_species"][0])},
+        "bpcer": _py(r["bpcer"][0]),
+        "acer": _py(r["acer"][0]),
+        "hter": _py(r["hter"][0]),
+        "n_bona_fide": int(data.is_bf.sum()),
+        "n_attack": int((~data.is_bf).sum()),
+        "n_per_species": {s: int(n) for s, n in zip(data.species, c.n_sp[0])},
+    }
+
+
+def eer(scores, labels) -> tuple[float | None, float | None]:
+    """Equal error rate on the pooled attacks and its threshold; ``(None, None)`` if undefined."""
+    data = _prepare(scores, labels)
+    sweep = _Sweep(data)
+    value, j = sweep.counts(np.ones((1, data.scores.size))).eer()
+    if j[0] < 0:
+        return None, None
+    return float(value[0]), float(sweep.candidates[j[0]])
+
+
+def bpcer_at_apcer(scores, labels, species=None, apcer_target=0.05) -> tuple[float | None, float | None]:
+    """BPCER at the lowest threshold whose max-over-species APCER <= ``apcer_target``.
+
+    ``apcer_target=0.05`` gives BPCER20, ``0.01`` BPCER100. Returns ``(bpcer, threshold)``, or
+    ``(None, None)`` when bona fide or attack rows are missing.
+    """
+    target = _check_rate(apcer_target, "apcer_target")
+    data = _prepare(scores, labels, species)
+    sweep = _Sweep(data)
+    value, j = sweep.counts(np.ones((1, data.scores.size))).bpcer_at_apcer(target)
+    if j[0] < 0:
+        return None, None
+    return float(value[0]), float(sweep.candidates[j[0]])
+
+
+def apcer_at_bpcer(scores, labels, species=None, bpcer_target=0.01) -> tuple[float | None, float | None]:
+    """Max-over-species APCER at the highest threshold whose BPCER <= ``bpcer_target``.
+
+    The highest such threshold gives the smallest APCER. Returns ``(apcer, threshold)``; the
+    threshold needs only bona fide rows, the APCER is ``None`` without attacks, and both are
+    ``None`` without bona fide rows.
+    """
+    target = _check_rate(bpcer_target, "bpcer_target")
+    data = _prepare(scores, labels, species)
+    sweep = _Sweep(data)
+    c = sweep.counts(np.ones((1, data.scores.size)))
+    n_bf = c.n_bf[0]
+    if n_bf == 0:
+        return None, None
+    # Rejected bona fide grow with j; take the last candidate still within the allowance.
+    j = int(np.flatnonzero(c.bf_rej[0] <= math.floor(target * n_bf + _EPS))[-1])  # j=0 always ok
+    return _py(c.rates_at(j)["apcer"][0]), float(sweep.candidates[j])
+
+
+def aggregate_by_video(scores, video_ids, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Combine frame scores into one score per video.
+
+    Returns ``(agg_scores, first_rows)``: one aggregated score per video, in order of first
+    appearance, and the index of each video's first row (use it to pick labels / species /
+    subjects). Rows with an empty video id (``None``, NaN, ``""``) stay items of their own.
+    ``how`` is ``"mean"``, ``"median"``, ``"max"`` or ``"min"``.
+    """
+    if how not in ("mean", "median", "max", "min"):
+        raise SpoofguardError(f'how must be "mean", "median", "max" or "min", got {how!r}.')
+    s = check_scores(scores)
+    ids = _as_1d(video_ids, s.size, "video_ids")
+    missing = np.array([_is_missing(v) for v in ids], dtype=bool)
+    _, inv = np.unique(ids[~missing].astype(str), return_inverse=True)
+    key = np.empty(s.size, dtype=np.int64)
+    key[~missing] = inv
+    key[missing] = inv.max(initial=-1) + 1 + np.arange(missing.sum())
+    # Number the videos in order of first appearance.
+    _, first, key_inv = np.unique(key, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)
+    rank = np.empty_like(by_first)
+    rank[by_first] = np.arange(by_first.size)
+    group = rank[key_inv]
+    first_rows = first[by_first]
+    # Sort rows by (group, score): each group is a contiguous, sorted run.
+    order = np.lexsort((s, group))
+    sorted_s = s[order]
+    n = np.bincount(group)
+    start = np.concatenate(([0], np.cumsum(n)[:-1]))
+    if how == "mean":
+        agg = np.add.reduceat(sorted_s, start) / n
+    elif how == "min":
+        agg = sorted_s[start]
+    elif how == "max":
+        agg = sorted_s[start + n - 1]
+    else:
+        agg = (sorted_s[start + (n - 1) // 2] + sorted_s[start + n // 2]) / 2
+    return agg, first_rows
+
+
+# --------------------------------------------------------------------------- compute_metrics
+
+
+_BOOT_KEYS = ("apcer", "bpcer", "acer", "hter", "eer", "bpcer20", "bpcer100", "auc", "accuracy")
+
+
+def _batch_metrics(c: _Counts, j: int) -> dict[str, np.ndarray]:
+    """Every bootstrapped metric for a batch; arrays of shape (B,) (per species: (B, S))."""
+    out = c.rates_at(j)
+    out["eer"] = c.eer()[0]
+    out["bpcer20"] = c.bpcer_at_apcer(0.05)[0]
+    out["bpcer100"] = c.bpcer_at_apcer(0.01)[0]
+    out["auc"] = c.auc()
+    return out
+
+
+def _classification(data: _Data, t: float) -> dict:
+    acc = data.scores >= t
+    bf, att = data.is_bf, ~data.is_bf
+    cm = {
+        BONA_FIDE: {BONA_FIDE: int((bf & acc).sum()), ATTACK: int((bf & ~acc).sum())},
+        ATTACK: {BONA_FIDE: int((att & acc).sum()), ATTACK: int((att & ~acc).sum())},
+    }
+
+    def stats(cls: str, other: str) -> dict:
+        tp, fn, fp = cm[cls][cls], cm[cls][other], cm[other][cls]
+        p = tp / (tp + fp) if tp + fp else None
+        r = tp / (tp + fn) if tp + fn else None
+        f1 = None if p is None or r is None else (2 * p * r / (p + r) if p + r else 0.0)
+        return {"precision": p, "recall": r, "f1": f1, "support": tp + fn}
+
+    return {
+        "per_class": {BONA_FIDE: stats(BONA_FIDE, ATTACK), ATTACK: stats(ATTACK, BONA_FIDE)},
+        "confusion_matrix": cm,
+        "mean_confidence": {
+            BONA_FIDE: float(data.scores[bf].mean()) if bf.any() else None,
+            ATTACK: float((1.0 - data.scores[att]).mean()) if att.any() else None,
+        },
+    }
+
+
+def _resample_weights(rng, b: int, n: int, cluster: np.ndarray | None, n_clusters: int) -> np.ndarray:
+    """Row multiplicities (b, n) for b bootstrap resamples of rows or of clusters (subjects)."""
+    k = n if cluster is None else n_clusters
+    draws = rng.integers(0, k, size=(b, k))
+    counts = np.bincount((np.arange(b)[:, None] * k + draws).ravel(), minlength=b * k).reshape(b, k)
+    return counts if cluster is None else counts[:, cluster]
+
+
+def compute_metrics(
+    scores,
+    labels,
+    species=None,
+    threshold=None,
+    subjects=None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict:
+    """All ISO/IEC 30107-3 numbers at a fixed ``threshold`` plus bootstrap confidence intervals.
+
+    Keys: ``apcer, apcer_pooled, bpcer, acer, hter, eer, bpcer20, bpcer100, auc, accuracy,
+    threshold, apcer_per_species, n_bona_fide, n_attack, n_per_species, eer_threshold,
+    bpcer20_threshold, bpcer100_threshold, notes, classification, ci95, ci_method``.
+
+    ``classification`` = ``{"per_class": {"bona_fide"|"attack": {precision, recall, f1, support}},
+    "confusion_matrix": {true label: {predicted label: n}}, "mean_confidence": {"bona_fide": mean
+    score of bona fide rows, "attack": mean (1 - score) of attack rows}}``.
+
+    Bootstrap (``bootstrap`` resamples, ``numpy.random.default_rng(seed)``, percentile intervals at
+    ``confidence``; the key is ``ci95`` whatever the level): resamples subjects (all rows of a drawn
+    subject come along) when ``subjects`` is given with no empty value, else rows. The threshold
+    stays fixed for apcer/bpcer/acer/hter/accuracy; eer/bpcer20/bpcer100/auc are recomputed per
+    resample. Resamples where a metric is undefined are skipped for it; an interval is ``None``
+    with fewer than 2 valid resamples. ``bootstrap=0`` disables intervals (all ``None``).
+    """
+    data = _prepare(scores, labels, species)
+    t = check_threshold(threshold)
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise SpoofguardError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}.")
+    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
+        raise SpoofguardError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}.")
+    n = data.scores.size
+    sweep = _Sweep(data)
+    gi = sweep.group_index(t)
+    c = sweep.counts(np.ones((1, n)))
+    point = _batch_metrics(c, gi)
+    _, eer_j = c.eer()
+    thr = {}
+    for name, target in (("bpcer20", 0.05), ("bpcer100", 0.01)):
+        _, j = c.bpcer_at_apcer(target)
+        thr[name] = float(sweep.candidates[j[0]]) if j[0] >= 0 else None
+
+    result = {k: _py(point[k][0]) for k in ("apcer", "apcer_pooled", "bpcer", "acer", "hter")}
+    result.update({k: _py(point[k][0]) for k in ("eer", "bpcer20", "bpcer100", "auc", "accuracy")})
+    result.update(
+        threshold=t,
+        apcer_per_species={s: _py(v) for s, v in zip(data.species, point["apcer_per_species"][0])},
+        n_bona_fide=int(data.is_bf.sum()),
+        n_attack=int((~data.is_bf).sum()),
+        n_per_species={s: int(v) for s, v in zip(data.species, c.n_sp[0])},
+        eer_threshold=float(sweep.candidates[eer_j[0]]) if eer_j[0] >= 0 else None,
+        bpcer20_threshold=thr["bpcer20"],
+        bpcer100_threshold=thr["bpcer100"],
+        notes={
+            "apcer": "max over attack species (ISO/IEC 30107-3)",
+            "acer": "(APCER + BPCER) / 2: community convention, not an ISO/IEC 30107-3 metric",
+            "hter": "(pooled APCER + BPCER) / 2",
+            "eer": "on the pooled attack set",
+        },
+        classification=_classification(data, t),
+    )
+
+    # ---- bootstrap
+    cluster, n_clusters, note = None, 0, None
+    if subjects is not None:
+        subj = _as_1d(subjects, n, "subjects")
+        empty = np.array([_is_missing(v) for v in subj], dtype=bool)
+        if empty.any():
+            note = f"subject missing at {_rows(empty)}; resampled samples instead"
+        else:
+            uniq, cluster = np.unique(subj.astype(str), return_inverse=True)
+            n_clusters = uniq.size
+    samples = {k: [] for k in _BOOT_KEYS}
+    per_species = []
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // (sweep.unique.size * sweep.n_classes + n))
+    done = 0
+    while done < bootstrap:
+        b = min(chunk, bootstrap - done)
+        weights = _resample_weights(rng, b, n, cluster, n_clusters)
+        batch = _batch_metrics(sweep.counts(weights), gi)
+        for k in _BOOT_KEYS:
+            samples[k].append(batch[k])
+        per_species.append(batch["apcer_per_species"])
+        done += b
+
+    def interval(values: np.ndarray):
+        values = values[~np.isnan(values)]
+        if values.size < 2:
+            return None
+        lo, hi = np.percentile(values, [50 * (1 - confidence), 50 * (1 + confidence)])
+        return [float(lo), float(hi)]
+
+    ci = {k: interval(np.concatenate(v)) if v else None for k, v in samples.items()}
+    sp = np.concatenate(per_species) if per_species else np.empty((0, len(data.species)))
+    ci["apcer_per_species"] = {s: interval(sp[:, i]) for i, s in enumerate(data.species)}
+    result["ci95"] = ci
+    result["ci_method"] = None
+    if bootstrap:
+        result["ci_method"] = {
+            "method": "bootstrap over subjects" if cluster is not None else "bootstrap over samples",
+            "n_resamples": int(bootstrap),
+            "seed": seed,
+            "confidence": float(confidence),
+        }
+        if cluster is not None:
+            result["ci_method"]["n_subjects"] = int(n_clusters)
+        if note:
+            result["ci_method"]["note"] = note
+    return result
