@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from spoofguard.errors import SpoofguardError
 from spoofguard.inference.bundle import Bundle, load_bundle
 
 
@@ -54,17 +55,31 @@ class Detector:
     def predict(self, image) -> Prediction:
         return self.predict_batch([image])[0]
 
-    @torch.inference_mode()
-    def predict_batch(self, images, batch_size: int = 32) -> list[Prediction]:
-        out: list[Prediction] = []
+    def predict_batch(self, images, batch_size: int = 32, errors: str = "raise") -> list:
+        """Predictions for many images. ``errors="collect"`` puts the SpoofguardError of an input that
+        cannot be read in its place (the rest still run); ``"raise"`` stops at the first one."""
         images = list(images)
-        for start in range(0, len(images), batch_size):
-            arrays = np.stack([self.preprocessing.prepare(im) for im in images[start : start + batch_size]])
-            x = self.preprocessing.normalise(self.preprocessing.to_tensor(arrays)).to(self.device)
-            scores, probs = scores_from_logits(self.bundle.model(x))
-            for s, p in zip(scores, probs):
-                out.append(self._result(float(s), p))
+        prepared: list = []
+        for im in images:
+            try:
+                prepared.append(self.preprocessing.prepare(im))
+            except SpoofguardError as e:
+                if errors == "raise":
+                    raise
+                prepared.append(e)
+        good = [i for i, a in enumerate(prepared) if not isinstance(a, SpoofguardError)]
+        out: list = list(prepared)
+        for start in range(0, len(good), batch_size):
+            idx = good[start : start + batch_size]
+            for i, pred in zip(idx, self._run(np.stack([prepared[i] for i in idx]))):
+                out[i] = pred
         return out
+
+    @torch.inference_mode()
+    def _run(self, arrays: np.ndarray) -> list[Prediction]:
+        x = self.preprocessing.normalise(self.preprocessing.to_tensor(arrays)).to(self.device)
+        scores, probs = scores_from_logits(self.bundle.model(x))
+        return [self._result(float(s), p) for s, p in zip(scores, probs)]
 
     def _result(self, score: float, probs: np.ndarray) -> Prediction:
         verdict = "bona_fide" if score >= self.threshold else "attack"

@@ -1,0 +1,158 @@
+"""From a bundle and data to scores, from scores to metrics, and both to a report.
+
+score:    bundle + samples        -> ScoreTable (one row per sample, score = P(bona fide))
+metrics:  ScoreTable [+ dev table] -> ISO/IEC 30107-3 metrics at a threshold whose origin is stated
+evaluate: score + metrics + report
+
+Where the threshold comes from, in order: a number given by the user; the dev scores (by the chosen
+rule); the bundle that produced the scores (its dev threshold); else the rule applied to the very
+scores being judged, which is optimistic and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spoofguard.data.manifest import Manifest, common_root, read_manifest
+from spoofguard.data.sources import load_samples
+from spoofguard.errors import SpoofguardError
+from spoofguard.evaluation.metrics import aggregate_by_video, compute_metrics
+from spoofguard.evaluation.scorefile import COLUMNS, ScoreTable
+from spoofguard.evaluation.thresholds import choose_threshold, parse_threshold_rule
+
+OPTIMISTIC = (
+    "warning: the threshold was chosen on the same scores it is judged on, so these error rates are "
+    "optimistic; pass --dev dev_scores.csv (or score with a bundle, whose dev threshold is used)."
+)
+AGGREGATIONS = ("mean", "median", "max", "min")
+
+
+@dataclass
+class Threshold:
+    value: float
+    source: str
+    optimistic: bool = False
+
+
+# -- score -------------------------------------------------------------------------------------
+
+
+def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[ScoreTable, list[tuple[str, str]]]:
+    """Score every sample; unreadable ones are returned as (path, reason), not scored."""
+    root = common_root(manifest.samples)
+    rows, failed = [], []
+    samples = list(manifest)
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        results = detector.predict_batch([s.path for s in chunk], errors="collect")
+        for s, r in zip(chunk, results):
+            if isinstance(r, SpoofguardError):
+                failed.append((s.path, str(r)))
+                continue
+            rel = os.path.relpath(s.path, root) if root else s.path
+            rows.append({"sample_id": Path(rel).as_posix(), "path": s.path, "label": s.label, "species": s.species,
+                         "subject": s.subject, "video_id": s.video_id, "score": r.score})
+    if not rows:
+        raise SpoofguardError(f"none of the {len(samples)} sample(s) could be scored; first problem: {failed[0][1] if failed else 'no samples'}")
+    meta = {
+        "bundle": detector.bundle.path,
+        "threshold": detector.threshold,
+        "threshold_rule": detector.bundle.metadata.get("threshold_rule", "eer"),
+        "threshold_source": detector.bundle.metadata.get("threshold_source", "bundle"),
+        "architecture": detector.bundle.architecture,
+    }
+    return ScoreTable.from_rows(rows, meta), failed
+
+
+def select_samples(data: str | Path, split: str | None, bundle_path: str | None = None) -> tuple[Manifest, str]:
+    """The samples to judge: ``split`` of a manifest with splits, else every sample.
+
+    Samples the bundle was trained or tuned on (train/dev rows of the run's split.csv) are refused:
+    judging a model on its own training data is a silent wrong answer.
+    """
+    manifest = load_samples(data).manifest
+    if split:
+        if not manifest.has_splits:
+            raise SpoofguardError(f"--split {split}: {data} has no split column; pass a run's split.csv, or leave --split out to judge every sample.")
+        manifest = manifest.split(split)
+        if len(manifest) == 0:
+            raise SpoofguardError(f"{data} has no samples in the {split!r} split.")
+        what = f"the {split} split ({len(manifest)} samples)"
+    else:
+        what = f"all {len(manifest)} samples"
+    if bundle_path:
+        used = _training_paths(Path(bundle_path))
+        overlap = [s.path for s in manifest if os.path.realpath(s.path) in used]
+        if overlap:
+            raise SpoofguardError(
+                f"{len(overlap)} of the samples to judge were used to train or tune this model (train/dev of its "
+                f"split.csv), e.g. {overlap[0]}. Judge it on held-out data, e.g. --data {Path(bundle_path).parent / 'split.csv'} --split test."
+            )
+    return manifest, what
+
+
+def _training_paths(bundle_path: Path) -> set[str]:
+    split_csv = (bundle_path if bundle_path.is_dir() else bundle_path.parent) / "split.csv"
+    if not split_csv.is_file():
+        return set()
+    try:
+        return {os.path.realpath(s.path) for s in read_manifest(split_csv) if s.split in ("train", "dev")}
+    except SpoofguardError:
+        return set()
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+
+def per_video(table: ScoreTable, how: str) -> ScoreTable:
+    """One row per video_id (rows without one stay single), score combined by ``how``."""
+    if how not in AGGREGATIONS:
+        raise SpoofguardError(f"--per-video must be one of {', '.join(AGGREGATIONS)}.")
+    agg, first = aggregate_by_video(table.score, table.video_id, how)
+    cols = {c: getattr(table, c)[first] for c in COLUMNS if c != "score"}
+    cols["sample_id"] = np.array([v or s for v, s in zip(cols["video_id"], cols["sample_id"])], dtype=object)
+    return ScoreTable(**cols, score=np.asarray(agg, dtype=float), meta=table.meta)
+
+
+def resolve_threshold(table: ScoreTable, rule: str | None = None, dev: ScoreTable | None = None) -> Threshold:
+    """Pick the threshold and say where it came from (see the module docstring for the order)."""
+    parsed = parse_threshold_rule(rule if rule is not None else "eer")
+    if parsed.kind == "fixed":
+        return Threshold(float(parsed.value), f"given value ({parsed.value:g})")
+    name = str(parsed)
+    if dev is not None:
+        value = choose_threshold(parsed, dev.score, dev.label, dev.species)
+        return Threshold(float(value), f"dev scores ({name}, {len(dev)} samples)")
+    meta = table.meta or {}
+    if "threshold" in meta and (rule is None or str(parse_threshold_rule(meta.get("threshold_rule", "eer"))) == name):
+        return Threshold(float(meta["threshold"]), f"bundle ({meta.get('threshold_source', 'dev split')})")
+    value = choose_threshold(parsed, table.score, table.label, table.species)
+    return Threshold(float(value), f"the judged scores themselves ({name}) - optimistic", optimistic=True)
+
+
+def metrics_for(table: ScoreTable, threshold: Threshold, bootstrap: int = 1000, seed: int = 0) -> dict:
+    subjects = table.subject if table.has_subjects else None
+    m = compute_metrics(table.score, table.label, table.species, threshold=threshold.value, subjects=subjects,
+                        bootstrap=bootstrap, seed=seed)
+    m["threshold_source"] = threshold.source
+    m["threshold_optimistic"] = threshold.optimistic
+    return m
+
+
+def write_metrics_json(metrics: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=False, default=_jsonable))
+    return path
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(type(v).__name__)

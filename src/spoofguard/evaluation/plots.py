@@ -1,0 +1,332 @@
+"""Figures for the evaluation report: DET, ROC, score histograms, confusion matrix, APCER per species.
+
+Every function returns a :class:`matplotlib.figure.Figure` built with the object-oriented API and an
+Agg canvas of its own. No figure goes through ``pyplot``, so nothing is kept in pyplot's global
+figure registry (no leak, no ``plt.close`` needed, safe inside a server thread) and the process'
+backend is left alone. :func:`figure_to_png` turns a figure into PNG bytes.
+
+Conventions are those of :mod:`spoofguard.evaluation.metrics`: score = probability of bona fide
+(higher = more bona fide), ``score >= threshold`` is accepted as bona fide, labels are
+``"bona_fide"`` / ``"attack"``, an attack's species is its PAI species (empty -> ``"attack"``).
+APCER is the fraction of attacks accepted, BPCER the fraction of bona fide rejected.
+
+Every function copes with a missing class, a single species, ties and identical scores: what
+cannot be drawn is replaced by a short text on the axes, never by an exception.
+"""
+
+from __future__ import annotations
+
+import io
+from statistics import NormalDist
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+BONA_FIDE = "bona_fide"
+ATTACK = "attack"
+RATE_CLIP = 1e-4  # rates are clipped to [RATE_CLIP, 1 - RATE_CLIP] before the probit transform
+DET_TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99, 0.999)
+BONA_FIDE_COLOR = "#2b8a3e"
+OPERATING_COLOR = "#111111"
+SPECIES_COLORS = ("#c92a2a", "#1864ab", "#e67700", "#862e9c", "#0b7285", "#5f3dc4", "#a61e4d", "#495057")
+FIGSIZE = (6.4, 4.8)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def figure_to_png(fig: Figure, dpi: int = 110) -> bytes:
+    """Render ``fig`` to PNG bytes (no metadata, so the bytes hold no software name or URL)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _new_figure(figsize=FIGSIZE) -> tuple[Figure, object]:
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _note(ax, text: str, y: float = 0.5) -> None:
+    """A grey message in the middle of the axes, for what cannot be drawn."""
+    ax.text(0.5, y, text, transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#555555",
+            bbox={"boxstyle": "round", "facecolor": "#f8f9fa", "edgecolor": "#ced4da"})
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.2f} %"
+
+
+def _as_arrays(scores, labels, species=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores as floats, a bona fide mask, and a species name per row ("" for bona fide rows)."""
+    s = np.asarray(scores, dtype=float).ravel()
+    lab = np.asarray(labels, dtype=object).ravel()
+    is_bf = lab == BONA_FIDE
+    if species is None:
+        sp = np.full(s.size, ATTACK, dtype=object)
+    else:
+        sp = np.array([str(v).strip() if v is not None and str(v).strip() not in ("", "nan") else ATTACK
+                       for v in np.asarray(species, dtype=object).ravel()], dtype=object)
+    sp[is_bf] = ""
+    return s, is_bf, sp
+
+
+def _species_names(sp: np.ndarray, is_bf: np.ndarray) -> list[str]:
+    return sorted({str(v) for v in sp[~is_bf]})
+
+
+def _species_label(name: str) -> str:
+    return "attack (species unknown)" if name == ATTACK else f"attack: {name}"
+
+
+def _color(i: int) -> str:
+    return SPECIES_COLORS[i % len(SPECIES_COLORS)]
+
+
+def _missing_class_text(is_bf: np.ndarray) -> str | None:
+    """Why a curve comparing both classes cannot be drawn, or None when both classes exist."""
+    if is_bf.size == 0:
+        return "no scores in this file"
+    if not is_bf.any():
+        return "no bona fide samples in this file"
+    if is_bf.all():
+        return "no attacks in this file"
+    return None
+
+
+def error_rate_curve(scores: np.ndarray, is_bf: np.ndarray, attack_mask: np.ndarray):
+    """APCER and BPCER at every candidate threshold, lowest threshold first.
+
+    Candidates are the unique scores plus the value just above the maximum (everything rejected),
+    as in :mod:`spoofguard.evaluation.metrics`. ``attack_mask`` picks the attacks counted in
+    APCER (all attacks for the pooled curve, one species for a species curve).
+    Returns ``(thresholds, apcer, bpcer)``.
+    """
+    unique = np.unique(scores)
+    cand = np.append(unique, np.nextafter(unique[-1], np.inf))
+    att = np.sort(scores[attack_mask])
+    bf = np.sort(scores[is_bf])
+    apcer = 1.0 - np.searchsorted(att, cand, side="left") / max(att.size, 1)
+    bpcer = np.searchsorted(bf, cand, side="left") / max(bf.size, 1)
+    return cand, apcer, bpcer
+
+
+def _rates_at(scores, is_bf, attack_mask, threshold: float) -> tuple[float, float]:
+    """(APCER, BPCER) at ``threshold`` with ``score >= threshold`` accepted."""
+    apcer = float(np.mean(scores[attack_mask] >= threshold))
+    bpcer = float(np.mean(scores[is_bf] < threshold))
+    return apcer, bpcer
+
+
+def _probit(rates) -> np.ndarray:
+    """Normal deviate of rates clipped to [RATE_CLIP, 1 - RATE_CLIP] (scipy if present, else stdlib)."""
+    r = np.clip(np.asarray(rates, dtype=float), RATE_CLIP, 1 - RATE_CLIP)
+    try:
+        from scipy.stats import norm
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        inv = NormalDist().inv_cdf
+        return np.vectorize(inv, otypes=[float])(r)
+    return norm.ppf(r)
+
+
+def _tick_label(rate: float) -> str:
+    return f"{100 * rate:g}"
+
+
+# --------------------------------------------------------------------------- DET
+
+
+def _setup_det_axes(ax) -> None:
+    ticks = _probit(DET_TICKS)
+    labels = [_tick_label(t) for t in DET_TICKS]
+    lo, hi = float(_probit(RATE_CLIP)) - 0.15, float(_probit(1 - RATE_CLIP)) + 0.15
+    for set_ticks, set_labels, set_lim in ((ax.set_xticks, ax.set_xticklabels, ax.set_xlim),
+                                          (ax.set_yticks, ax.set_yticklabels, ax.set_ylim)):
+        set_ticks(ticks)
+        set_labels(labels, fontsize=8)
+        set_lim(lo, hi)
+    ax.set_xlabel("APCER (%) — attacks accepted as bona fide")
+    ax.set_ylabel("BPCER (%) — bona fide rejected")
+    ax.set_aspect("equal")
+    ax.grid(True, color="#dee2e6", linewidth=0.6)
+    ax.set_title("DET curve (normal-deviate scale)")
+
+
+def det_curve(scores, labels, threshold: float, species=None) -> Figure:
+    """DET curve: APCER (x) against BPCER (y) on normal-deviate (probit) axes.
+
+    Draws the pooled attacks and, with more than one species in ``species``, one curve per species;
+    the EER diagonal (APCER = BPCER); and the operating point at ``threshold``. Rates are clipped
+    to [1e-4, 1 - 1e-4] before the probit transform, so 0 % and 100 % sit on the edges.
+    """
+    s, is_bf, sp = _as_arrays(scores, labels, species)
+    fig, ax = _new_figure((6.0, 6.0))
+    _setup_det_axes(ax)
+    lo, hi = ax.get_xlim()
+    ax.plot([lo, hi], [lo, hi], linestyle="--", color="#868e96", linewidth=1, label="EER line (APCER = BPCER)")
+    missing = _missing_class_text(is_bf)
+    if missing:
+        _note(ax, missing + "\nDET curve undefined")
+        return fig
+    names = _species_names(sp, is_bf)
+    if len(names) > 1:
+        for i, name in enumerate(names):
+            _, apcer, bpcer = error_rate_curve(s, is_bf, sp == name)
+            ax.plot(_probit(apcer), _probit(bpcer), color=_color(i), linewidth=1.2, alpha=0.8,
+                    label=_species_label(name))
+    _, apcer, bpcer = error_rate_curve(s, is_bf, ~is_bf)
+    ax.plot(_probit(apcer), _probit(bpcer), color=OPERATING_COLOR, linewidth=2,
+            label="all attacks (pooled)")
+    a, b = _rates_at(s, is_bf, ~is_bf, threshold)
+    ax.plot(_probit(a), _probit(b), marker="o", markersize=9, color="#f03e3e", markeredgecolor="black",
+            linestyle="none", label=f"threshold {threshold:.4f}: APCER {_pct(a)}, BPCER {_pct(b)}")
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    return fig
+
+
+# --------------------------------------------------------------------------- ROC
+
+
+def roc_curve(scores, labels, threshold: float) -> Figure:
+    """ROC with bona fide as the positive class: x = pooled APCER, y = 1 - BPCER.
+
+    The AUC (ties count one half, trapezoids between the candidate points) is in the legend; the
+    operating point at ``threshold`` is marked.
+    """
+    s, is_bf, _ = _as_arrays(scores, labels)
+    fig, ax = _new_figure((6.0, 6.0))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#868e96", linewidth=1, label="chance")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("APCER (pooled attacks accepted)")
+    ax.set_ylabel("1 − BPCER (bona fide accepted)")
+    ax.set_title("ROC curve (bona fide = positive)")
+    ax.grid(True, color="#dee2e6", linewidth=0.6)
+    missing = _missing_class_text(is_bf)
+    if missing:
+        _note(ax, missing + "\nROC curve undefined")
+        return fig
+    _, apcer, bpcer = error_rate_curve(s, is_bf, ~is_bf)
+    x, y = apcer[::-1], 1.0 - bpcer[::-1]  # from (0, 0) (reject all) to (1, 1) (accept all)
+    auc = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
+    ax.plot(x, y, color=OPERATING_COLOR, linewidth=2, label=f"ROC (AUC = {auc:.4f})")
+    a, b = _rates_at(s, is_bf, ~is_bf, threshold)
+    ax.plot(a, 1 - b, marker="o", markersize=9, color="#f03e3e", markeredgecolor="black", linestyle="none",
+            label=f"threshold {threshold:.4f}: APCER {_pct(a)}, BPCER {_pct(b)}")
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    return fig
+
+
+# --------------------------------------------------------------------------- histograms
+
+
+def score_histograms(scores, labels, species, threshold: float, bins: int = 30) -> Figure:
+    """Overlaid score histograms of bona fide and of each attack species, with the threshold line.
+
+    Heights are fractions of each class (so small and large classes compare), x spans [0, 1].
+    """
+    s, is_bf, sp = _as_arrays(scores, labels, species)
+    fig, ax = _new_figure((8.0, 4.4))
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    groups = [("bona fide", is_bf, BONA_FIDE_COLOR)]
+    groups += [(_species_label(name), sp == name, _color(i)) for i, name in enumerate(_species_names(sp, is_bf))]
+    for name, mask, color in groups:
+        n = int(mask.sum())
+        if n == 0:
+            continue
+        ax.hist(s[mask], bins=edges, weights=np.full(n, 1.0 / n), histtype="stepfilled", alpha=0.45,
+                color=color, edgecolor=color, linewidth=1.2, label=f"{name} (n={n})")
+    ax.axvline(min(threshold, 1.0), color=OPERATING_COLOR, linestyle="--", linewidth=1.5,
+               label=f"threshold {threshold:.4f}")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("score (probability of bona fide; ≥ threshold → bona fide)")
+    ax.set_ylabel("fraction of class")
+    ax.set_title("Score distributions per class")
+    ax.grid(True, axis="y", color="#dee2e6", linewidth=0.6)
+    missing = _missing_class_text(is_bf)
+    if missing:
+        _note(ax, missing, y=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return fig
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def confusion_matrix_plot(confusion: dict) -> Figure:
+    """The 2 x 2 confusion matrix (rows = true label, columns = decision) with counts and row %.
+
+    ``confusion`` is ``metrics["classification"]["confusion_matrix"]``:
+    ``{true label: {predicted label: count}}`` over ``"bona_fide"`` and ``"attack"``.
+    """
+    classes = (BONA_FIDE, ATTACK)
+    counts = np.array([[int((confusion.get(t) or {}).get(p, 0)) for p in classes] for t in classes])
+    totals = counts.sum(1, keepdims=True)
+    frac = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    fig, ax = _new_figure((5.2, 4.4))
+    ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(2):
+        for j in range(2):
+            pct = _pct(frac[i, j]) if totals[i, 0] else "n/a"
+            ax.text(j, i, f"{counts[i, j]}\n({pct})", ha="center", va="center", fontsize=12,
+                    color="white" if frac[i, j] > 0.6 else "black")
+    names = ["bona fide", "attack"]
+    ax.set_xticks([0, 1], [f"decided {n}" for n in names])
+    ax.set_yticks([0, 1], [f"true {n}\n(n={totals[i, 0]})" for i, n in enumerate(names)])
+    ax.set_title("Confusion matrix (row % of true class)")
+    return fig
+
+
+# --------------------------------------------------------------------------- APCER per species
+
+
+def apcer_bars(apcer_per_species: dict, ci95_per_species: dict | None, apcer_max: float | None) -> Figure:
+    """Bars of APCER per species (in %), 95 % CI error bars where known, a line at the max.
+
+    ``apcer_per_species`` maps species -> rate (or None), ``ci95_per_species`` species -> [lo, hi]
+    (or None), ``apcer_max`` is the ISO APCER (max over species).
+    """
+    fig, ax = _new_figure((7.2, 4.4))
+    ax.set_ylabel("APCER (%)")
+    ax.set_title("APCER per attack species")
+    ax.grid(True, axis="y", color="#dee2e6", linewidth=0.6)
+    ax.set_axisbelow(True)
+    names = list(apcer_per_species or {})
+    if not names:
+        ax.set_ylim(0, 100)
+        ax.set_xticks([])
+        _note(ax, "no attacks in this file\nAPCER undefined")
+        return fig
+    ci = ci95_per_species or {}
+    x = np.arange(len(names))
+    top = 0.0
+    for i, name in enumerate(names):
+        value = apcer_per_species[name]
+        if value is None:
+            ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=10, color="#555555")
+            continue
+        v = 100 * value
+        ax.bar(i, v, color=_color(i), alpha=0.8, width=0.6)
+        interval = ci.get(name)
+        if interval:
+            lo, hi = 100 * interval[0], 100 * interval[1]
+            ax.errorbar(i, v, yerr=[[max(v - lo, 0.0)], [max(hi - v, 0.0)]], color="black", capsize=6,
+                        linewidth=1.2)
+            top = max(top, hi)
+        ax.text(i + 0.32, v, f"{v:.2f} %", ha="left", va="bottom", fontsize=9)
+        top = max(top, v)
+    if apcer_max is not None:
+        ax.axhline(100 * apcer_max, color="#f03e3e", linestyle="--", linewidth=1.5,
+                   label=f"APCER (max over species) = {_pct(apcer_max)}")
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+        top = max(top, 100 * apcer_max)
+    ax.set_xticks(x, names, rotation=20 if len(names) > 4 else 0)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(0, min(100.0, top * 1.25) if top > 0 else 5.0)
+    if top >= 80:
+        ax.set_ylim(0, 105)
+    return fig
