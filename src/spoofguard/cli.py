@@ -49,7 +49,8 @@ def data_scan(
     m = result.manifest
     if len(m) == 0:
         raise SpoofguardError(f"{root}: no images found in class folders (expected e.g. {root}/live/*.png and {root}/spoof/*.png).")
-    console.print(_table(f"{len(m)} samples in {root}", count_table(m)))
+    print(f"{len(m)} samples in {root}")
+    console.print(_table("samples per label and species", count_table(m)))
     subjects = subject_table(m)
     if subjects:
         sizes = sorted(sum(c.values()) for c in subjects.values())
@@ -61,14 +62,14 @@ def data_scan(
     if result.skipped:
         console.print(f"[yellow]warning: skipped {len(result.skipped)} file(s):[/yellow]")
         for p, why in result.skipped[:20]:
-            console.print(f"  {p}: {why}", highlight=False)
+            print(f"  {_rel(p, root)}: {why}")
     dups = find_duplicates(m)
     if dups:
         extra = sum(len(g.paths) - 1 for g in dups)
         console.print(f"[yellow]warning: {len(dups)} group(s) of byte-identical files ({extra} redundant file(s)):[/yellow]")
         for g in dups[:20]:
-            cross = "  [red]<- crosses splits[/red]" if g.crosses_splits else ""
-            console.print("  " + "  ==  ".join(g.paths) + cross, highlight=False)
+            cross = "  <- in more than one split (leakage)" if g.crosses_splits else ""
+            print("  " + " == ".join(_rel(p, root) for p in g.paths) + cross)
     if output:
         write_manifest(m, output)
         console.print(f"manifest written to {output}")
@@ -164,12 +165,111 @@ def predict_cmd(
         raise typer.Exit(1)
 
 
+@app.command("score")
+def score_cmd(
+    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder)"),
+    data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv (e.g. a run's split.csv)"),
+    split: Optional[str] = typer.Option(None, "--split", help="only this split of a manifest with splits (train | dev | test)"),
+    output: Path = typer.Option(..., "-o", "--output", help="scores CSV to write"),
+):
+    """Write a score file: one row per sample, score = probability of bona fide."""
+    from spoofguard.evaluation import evaluate as ev
+    from spoofguard.evaluation.scorefile import write_scores
+    from spoofguard.inference.detector import Detector
+
+    detector = Detector.from_file(bundle)
+    manifest, what = ev.select_samples(data, split, str(bundle))
+    table, failed = ev.score_samples(detector, manifest)
+    write_scores(table, output)
+    _report_failed(failed)
+    print(f"scored {len(table)} of {what}; written to {output}")
+
+
+@app.command("metrics")
+def metrics_cmd(
+    scores: Path = typer.Argument(..., help="scores CSV (sample_id, path, label, species, subject, video_id, score)"),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="dev scores CSV: the threshold is chosen on it"),
+    threshold: Optional[str] = typer.Option(None, "--threshold", help="eer | bpcer20 | bpcer100 | apcer=0.05 | bpcer=0.01 | VALUE"),
+    per_video: Optional[str] = typer.Option(None, "--per-video", help="combine frames of a video_id: mean | median | max | min"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples for the 95% intervals (0 = none)"),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics as JSON here"),
+):
+    """ISO/IEC 30107-3 metrics from a score file, with 95% intervals and the threshold's origin."""
+    from spoofguard.evaluation import evaluate as ev
+    from spoofguard.evaluation.report import metrics_table
+    from spoofguard.evaluation.scorefile import read_scores
+
+    table = read_scores(scores)
+    dev_table = read_scores(dev) if dev else None
+    if per_video:
+        table = ev.per_video(table, per_video)
+        dev_table = ev.per_video(dev_table, per_video) if dev_table is not None else None
+    t = ev.resolve_threshold(table, threshold, dev_table)
+    if t.optimistic:
+        console.print(f"[yellow]{ev.OPTIMISTIC}[/yellow]")
+    m = ev.metrics_for(table, t, bootstrap=bootstrap, seed=seed)
+    console.print(_report_table(metrics_table(m), f"{len(table)} {'videos' if per_video else 'samples'} from {scores}"))
+    print(f"threshold {t.value:.6f} from {t.source}")
+    if json_out:
+        ev.write_metrics_json(m, json_out)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder)"),
+    data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv (e.g. a run's split.csv)"),
+    split: Optional[str] = typer.Option(None, "--split", help="only this split of a manifest with splits"),
+    out: Path = typer.Option(..., "--out", help="report folder"),
+    per_video: Optional[str] = typer.Option(None, "--per-video", help="combine frames of a video_id: mean | median | max | min"),
+    bootstrap: int = typer.Option(1000, "--bootstrap"),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Score + metrics + report (report.md, report.html, metrics.json, scores.csv) at the bundle's dev threshold."""
+    from spoofguard.evaluation import evaluate as ev
+
+    result = ev.evaluate(bundle, data, out, split=split, per_video_how=per_video, bootstrap=bootstrap, seed=seed)
+    _report_failed(result.failed)
+    m = result.metrics
+    print(f"{result.what}: APCER {_pct(m['apcer'])}, BPCER {_pct(m['bpcer'])}, EER {_pct(m['eer'])}, "
+          f"BPCER20 {_pct(m['bpcer20'])}, AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({m['threshold_source']})")
+    print(f"report: {result.paths['html']}")
+
+
+def _report_table(table, title: str) -> Table:
+    """A report table (the same rows report.md shows) as a terminal table."""
+    t = Table(title=title, title_justify="left", caption=table.note, caption_justify="left")
+    for i, h in enumerate(table.header):
+        t.add_column(h, justify="left" if i == 0 else "right")
+    for row in table.rows:
+        t.add_row(*row)
+    return t
+
+
+def _report_failed(failed) -> None:
+    if failed:
+        print(f"warning: {len(failed)} input(s) could not be read and were left out:", file=sys.stderr)
+        for p, why in failed[:20]:
+            print(f"  {why}", file=sys.stderr)
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
 @app.command("info")
 def info_cmd(bundle: Path = typer.Argument(..., help="model.safetensors")):
     """Print a bundle's metadata (architecture, classes, preprocessing, threshold, provenance)."""
     from spoofguard.inference.bundle import read_metadata
 
     print(json.dumps(read_metadata(bundle), indent=2))
+
+
+def _rel(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(Path(root).resolve()))
+    except ValueError:
+        return path
 
 
 def _fmt(v) -> str:

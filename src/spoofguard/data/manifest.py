@@ -163,7 +163,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             sample = validate_sample(row, f"{path}, line {i}")
             p = sample.path
             if not os.path.isabs(p):
-                sample = replace(sample, path=str(base / p))
+                sample = replace(sample, path=os.path.normpath(base / p))
             samples.append(sample)
     if not samples:
         raise SpoofguardError(f"manifest {path} has no rows.")

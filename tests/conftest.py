@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny self-made datasets, nothing downloaded, nothing from ../shared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+torch.set_num_threads(1)  # torch with 2 threads collapses when another process is busy
+
+
+def ridge_image(rng: np.random.Generator, attack: bool, size=(72, 64)) -> np.ndarray:
+    """A grey fingerprint-like texture: crisp ridges for bona fide, softened low-contrast ones for attacks."""
+    h, w = size
+    y, x = np.mgrid[:h, :w]
+    angle, freq = rng.uniform(0, np.pi), rng.uniform(0.5, 0.7)
+    img = np.sin(freq * (x * np.cos(angle) + y * np.sin(angle)))
+    if attack:
+        img = np.tanh(0.6 * img) * 0.5
+    img = 128 + 100 * img + rng.normal(0, 8, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_dataset(root: Path, n_live=24, species=("gelatine", "latex"), n_per_species=12, subjects=6, seed=0) -> Path:
+    """``root/live/S_I.png`` and ``root/Fake/<Species>/S_I.png`` with subject S in the file name."""
+    rng = np.random.default_rng(seed)
+    folders = [("live", False, n_live)] + [(f"Fake/{sp.capitalize()}", True, n_per_species) for sp in species]
+    for folder, attack, n in folders:
+        d = root / folder
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(ridge_image(rng, attack)).save(d / f"{i % subjects}_{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data") / "tiny")
+
+
+@pytest.fixture()
+def dataset_copy(tiny_dataset, tmp_path) -> Path:
+    """A private copy a test may damage."""
+    return Path(shutil.copytree(tiny_dataset, tmp_path / "tiny"))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_dataset, tmp_path_factory):
+    """One tiny padnet training run shared by the tests that only read it."""
+    from spoofguard.training.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "padnet"
+    result = train(data=str(tiny_dataset), out=str(out), modality="fingerprint", model="padnet", epochs=2,
+                   input_size=32, subject_pattern=r"^(\d+)_", progress=False)
+    return result

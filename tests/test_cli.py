@@ -1,0 +1,47 @@
+"""The CLI is a thin wrapper: check exit codes and that user errors print one line, no traceback."""
+
+import json
+
+from spoofguard.cli import main
+
+
+def test_data_scan_writes_a_manifest_and_reports_duplicates(dataset_copy, tmp_path, capsys):
+    (dataset_copy / "live" / "dup.png").write_bytes((dataset_copy / "live" / "0_0.png").read_bytes())
+    out = tmp_path / "m.csv"
+    assert main(["data", "scan", str(dataset_copy), "-o", str(out), "--subject-pattern", r"^(\d+|dup)"]) == 0
+    text = capsys.readouterr().out
+    assert "gelatine" in text and "byte-identical" in text and "dup.png" in text
+    assert out.read_text().startswith("path,label,species,subject,session,device,video_id,split")
+
+
+def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
+    assert main(["data", "scan", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), "--epochs", "1"]) == 2
+    assert "no usable images" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--epochs", "0"]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "nope.safetensors"), "x.png"]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["train", "--epochs", "many"]) == 2
+
+
+def test_predict_reports_failed_inputs_and_exits_1(trained_run, tiny_dataset, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    good = tiny_dataset / "live" / "0_0.png"
+    assert main(["predict", str(trained_run.bundle), str(good), str(bad), "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert 0 <= rows[0]["score"] <= 1 and rows[0]["verdict"] in ("bona_fide", "attack")
+    assert "empty" in rows[1]["error"]
+    assert main(["predict", str(trained_run.bundle), str(good)]) == 0
+
+
+def test_info_prints_metadata(trained_run, capsys):
+    assert main(["info", str(trained_run.bundle)]) == 0
+    assert json.loads(capsys.readouterr().out)["architecture"]["name"] == "padnet"

@@ -1,0 +1,131 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spoofguard import Detector, load_bundle
+from spoofguard.data.manifest import read_manifest
+from spoofguard.errors import SpoofguardError
+from spoofguard.training.train import resume, train
+
+
+def test_run_folder_holds_everything(trained_run):
+    out = trained_run.out
+    for name in ("model.safetensors", "curves.png", "samples.png", "history.csv", "split.csv", "config.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"train_loss", "dev_loss", "train_acc", "dev_acc", "dev_eer"} <= set(rows[0])
+
+
+def test_bundle_metadata_records_contract_and_provenance(trained_run):
+    meta = load_bundle(trained_run.bundle).metadata
+    assert meta["architecture"]["name"] == "padnet"
+    assert meta["preprocessing"]["input_size"] == 32 and meta["preprocessing"]["channels"] == 1
+    assert meta["classes"] == ["bona_fide", "attack"]
+    assert meta["threshold"] == pytest.approx(trained_run.threshold)
+    assert meta["threshold_source"].startswith("dev split")
+    assert meta["training"]["protocol"] == "subject"
+    assert len(meta["training"]["manifest_sha256"]) == 16
+    assert meta["versions"]["torch"].startswith("2.")
+
+
+def test_split_written_to_the_run_is_subject_disjoint(trained_run):
+    m = read_manifest(trained_run.out / "split.csv")
+    owners = {}
+    for s in m:
+        owners.setdefault(s.subject, set()).add(s.split)
+    assert all(len(v) == 1 for v in owners.values())
+
+
+def test_reloaded_bundle_reproduces_dev_scores_and_threshold(trained_run):
+    """The threshold in the bundle is the EER point of the dev scores the reloaded model gives."""
+    from spoofguard.evaluation import eer
+
+    m = read_manifest(trained_run.out / "split.csv").split("dev")
+    det = Detector(trained_run.bundle)
+    preds = det.predict_batch([s.path for s in m])
+    scores = np.array([p.score for p in preds])
+    labels = np.array([s.label for s in m])
+    assert eer(scores, labels)[1] == pytest.approx(trained_run.threshold, abs=1e-6)
+    again = Detector(trained_run.bundle).predict_batch([s.path for s in m])
+    assert [p.score for p in again] == [p.score for p in preds]
+
+
+def test_existing_run_is_refused_and_overwrite_keeps_it(trained_run, tiny_dataset, tmp_path):
+    kw = dict(data=str(tiny_dataset), out=str(trained_run.out), epochs=1, input_size=32, progress=False)
+    before = trained_run.bundle.read_bytes()
+    with pytest.raises(SpoofguardError, match="already holds a finished run"):
+        train(**kw)
+    assert trained_run.bundle.read_bytes() == before
+    with pytest.raises(SpoofguardError, match="nothing to resume"):
+        resume(trained_run.out)
+
+
+def test_overwrite_moves_the_old_run_aside(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"old run")
+    result = train(data=str(tiny_dataset), out=str(out), epochs=1, input_size=32, progress=False, overwrite=True)
+    aside = list(tmp_path.glob("run.replaced-*"))
+    assert len(aside) == 1 and (aside[0] / "model.safetensors").read_bytes() == b"old run"
+    assert result.bundle.is_file()
+
+
+def test_interrupted_run_resumes(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    train(data=str(tiny_dataset), out=str(out), epochs=1, input_size=32, progress=False, model="seed-cnn")
+    # simulate an interruption after epoch 1: the bundle was never written
+    (out / "model.safetensors").unlink()
+    with pytest.raises(SpoofguardError, match="unfinished run"):
+        train(data=str(tiny_dataset), out=str(out), epochs=2, input_size=32, progress=False, model="seed-cnn")
+    result = resume(out, epochs=2, progress=False)
+    assert result.epochs_run == 2
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert json.loads((out / "config.json").read_text())["config"]["model"] == "seed-cnn"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, "--epochs must be at least 1"),
+        ({"model": "nope"}, "unknown model"),
+        ({"modality": "iris"}, "--modality"),
+        ({"threshold_rule": "median"}, "threshold"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_written(tiny_dataset, tmp_path, kwargs, message):
+    out = tmp_path / "run"
+    with pytest.raises(SpoofguardError, match=message):
+        train(data=str(tiny_dataset), out=str(out), input_size=32, progress=False, **{"epochs": 1, **kwargs})
+    assert not out.exists()
+
+
+def test_single_class_dataset_is_refused(tiny_dataset, tmp_path):
+    with pytest.raises(SpoofguardError, match="both bona fide and attack"):
+        train(data=str(tiny_dataset / "live" / ".."/ "Fake"), out=str(tmp_path / "r"), epochs=1, input_size=32, progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_corrupt_images_are_skipped_with_a_warning(dataset_copy, tmp_path, capsys):
+    good = (dataset_copy / "live" / "0_0.png").read_bytes()
+    (dataset_copy / "live" / "9_truncated.png").write_bytes(good[:80])
+    result = train(data=str(dataset_copy), out=str(tmp_path / "r"), epochs=1, input_size=32, progress=False, model="seed-cnn")
+    assert "skipped 1 unreadable image" in capsys.readouterr().out
+    assert any(p.endswith("9_truncated.png") for p, _ in result.skipped)
+    assert "9_truncated.png" not in (tmp_path / "r" / "split.csv").read_text()
+
+
+def test_species_as_classes_trains_a_multiclass_bundle(tiny_dataset, tmp_path):
+    result = train(data=str(tiny_dataset), out=str(tmp_path / "r"), epochs=1, input_size=32, progress=False,
+                   model="seed-cnn", species_as_classes=True)
+    b = load_bundle(result.bundle)
+    assert b.classes == ["bona_fide", "gelatine", "latex"]
+    p = Detector(b).predict(np.zeros((40, 40), np.uint8))
+    assert set(p.probabilities) == set(b.classes)
+    with torch.no_grad():
+        assert b.model(torch.zeros(1, 1, 32, 32)).shape == (1, 3)
