@@ -2,7 +2,9 @@
 
     python benchmarks/fingerprint_models.py DATA_DIR --out bench-fingerprint \
         [--models padnet,spoofnet,seed-cnn] [--epochs padnet=40,spoofnet=15,seed-cnn=30] \
-        [--subject-pattern '^(\\d+)_'] [--seed 0]
+        [--input-size padnet@224=224] [--patience 100] [--subject-pattern '^(\\d+)_'] [--seed 0]
+
+A model may be listed twice with another input size as ``name@size`` (e.g. ``padnet@224``).
 
 The split is the subject-disjoint protocol (deterministic for a seed), so every model sees the same
 train / dev samples. Reported: dev accuracy and dev EER (threshold picked on that same dev split, as
@@ -33,7 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("data")
     ap.add_argument("--out", default="bench-fingerprint")
     ap.add_argument("--models", default="padnet,spoofnet,seed-cnn")
-    ap.add_argument("--epochs", default="padnet=40,spoofnet=15,seed-cnn=30")
+    ap.add_argument("--epochs", default="padnet=40,spoofnet=15,seed-cnn=30", help="per model (or name@size)")
+    ap.add_argument("--patience", type=int, default=100, help="early-stopping patience (default: never stop early)")
     ap.add_argument("--subject-pattern", default=r"^(\d+)_")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -42,13 +45,16 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     epochs = parse_epochs(args.epochs)
     rows = []
-    for name in args.models.split(","):
+    for entry in args.models.split(","):
+        name, _, size = entry.partition("@")
         t0 = time.time()
-        cfg = TrainConfig(data=args.data, out=str(Path(args.out) / name), modality="fingerprint", model=name,
-                          epochs=epochs.get(name, 20), subject_pattern=args.subject_pattern, seed=args.seed, progress=False)
+        cfg = TrainConfig(data=args.data, out=str(Path(args.out) / entry.replace("@", "-")), modality="fingerprint", model=name,
+                          epochs=epochs.get(entry, epochs.get(name, 20)), input_size=int(size) if size else None,
+                          patience=args.patience, subject_pattern=args.subject_pattern, seed=args.seed, progress=False)
         r = train(cfg, overwrite=True)
         rows.append({
             "model": name,
+            "input": size or "default",
             "epochs run": f"{r.epochs_run}/{cfg.epochs}",
             "dev accuracy": r.dev_metrics["accuracy"],
             "dev EER": r.dev_metrics["eer"],

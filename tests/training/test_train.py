@@ -129,3 +129,20 @@ def test_species_as_classes_trains_a_multiclass_bundle(tiny_dataset, tmp_path):
     assert set(p.probabilities) == set(b.classes)
     with torch.no_grad():
         assert b.model(torch.zeros(1, 1, 32, 32)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("modality", ["fingerprint", "face"])
+def test_images_of_different_modes_train_together(dataset_copy, tmp_path, modality):
+    """Grey, RGB, RGBA, palette and 16-bit files in one dataset all reach the model in its own format."""
+    from PIL import Image
+
+    modes = ["RGB", "RGBA", "P", "I;16"]
+    for i, path in enumerate(sorted((dataset_copy / "live").glob("*.png"))[:8]):
+        img = Image.open(path)
+        mode = modes[i % len(modes)]
+        converted = Image.fromarray(np.asarray(img).astype(np.uint16) * 257) if mode == "I;16" else img.convert(mode)
+        converted.save(path)
+    result = train(data=str(dataset_copy), out=str(tmp_path / "r"), epochs=1, input_size=32, progress=False,
+                   model="seed-cnn", modality=modality)
+    assert result.skipped == []
+    assert load_bundle(result.bundle).preprocessing.channels == (1 if modality == "fingerprint" else 3)

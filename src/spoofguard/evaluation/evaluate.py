@@ -131,7 +131,7 @@ def resolve_threshold(table: ScoreTable, rule: str | None = None, dev: ScoreTabl
         return Threshold(float(value), f"dev scores ({name}, {len(dev)} samples)")
     meta = table.meta or {}
     if "threshold" in meta and (rule is None or str(parse_threshold_rule(meta.get("threshold_rule", "eer"))) == name):
-        return Threshold(float(meta["threshold"]), f"bundle ({meta.get('threshold_source', 'dev split')})")
+        return Threshold(float(meta["threshold"]), f"bundle, {meta.get('threshold_source', 'dev split')}")
     value = choose_threshold(parsed, table.score, table.label, table.species)
     return Threshold(float(value), f"the judged scores themselves ({name}) - optimistic", optimistic=True)
 

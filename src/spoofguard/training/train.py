@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -193,7 +194,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         run_folder.save_config(out, {"config": asdict(cfg), "recipe": recipe.to_dict(), "protocol": protocol, "classes": classes})
         _write_samples(train_ds, classes, out / "samples.png", cfg.seed)
 
-    # 3. fit
+    # 3. fit (Lightning's info lines, including its product tips, are replaced by one line of ours)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     meter = ThroughputMeter()
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=cfg.monitor, mode=MONITORS[cfg.monitor], save_last=True)
     trainer = L.Trainer(
@@ -209,6 +211,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         log_every_n_steps=max(1, min(50, len(train_dl))),
         deterministic=False,
     )
+    say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), "
+        f"{len(train_ds)} train / {len(dev_ds)} dev samples, classes {classes}")
     trainer.fit(module, train_dl, dev_dl, ckpt_path=str(out / run_folder.LAST_CKPT) if resuming else None, weights_only=True)
     if trainer.interrupted:
         raise SpoofguardError(f"training was interrupted after {len(module.history)} epoch(s); no bundle was written. Continue with: spoofguard train --resume --out {out}")
