@@ -67,3 +67,15 @@ def test_arrays_of_any_dtype():
         as_array(np.full((5, 5), np.nan), 1)
     with pytest.raises(SpoofguardError, match="shape"):
         as_array(np.zeros((2, 5, 5, 3)), 3)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    a = np.zeros((10, 20, 3), np.uint8)
+    a[:, :10] = 255  # left half white
+    img = Image.fromarray(a)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    out = load_image(tmp_path / "phone.jpg", 3)
+    assert out.shape == (20, 10, 3)  # displayed upright: portrait
+    assert out[:5].mean() > 200 and out[-5:].mean() < 50  # the white half is now on top

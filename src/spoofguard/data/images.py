@@ -2,7 +2,8 @@
 
 Every image a user hands us goes through :func:`load_image`: grey, RGB, RGBA, palette and 16-bit
 files all come out as ``uint8`` arrays of shape ``(H, W, C)`` with ``C`` = 1 (grey) or 3 (RGB).
-Files that cannot be read raise :class:`SpoofguardError` naming the file and the reason; images
+EXIF orientation (phone photos) is applied. Files that cannot be read raise :class:`SpoofguardError`
+naming the file and the reason; images
 larger than ``max_pixels`` are refused from their header, before anything is decoded
 (decompression bombs).
 """
@@ -13,7 +14,7 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from spoofguard.errors import SpoofguardError
 
@@ -87,7 +88,8 @@ def load_image(path: str | os.PathLike, channels: int = 3, max_pixels: int = MAX
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img.load()
-            return to_array(img, channels)
+            # phone cameras store the sensor's orientation in EXIF; show the picture as a viewer would
+            return to_array(ImageOps.exif_transpose(img), channels)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise SpoofguardError(f"{os.fspath(path)}: cannot decode image ({e}); the file may be truncated or corrupt.") from None
     finally:
