@@ -7,6 +7,8 @@ loss, accuracy and EER once per epoch, so the numbers are the same with one proc
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import numpy as np
 import torch
@@ -16,6 +18,22 @@ from torch import nn
 from spoofguard.evaluation import eer
 from spoofguard.modalities import Preprocessing
 from spoofguard.training.recipes import Recipe
+
+
+def warmup_cosine(total_steps: int, warmup_fraction: float = 0.1):
+    """LR factor per step: linear warm-up over the first 10 % of steps, then cosine decay to zero.
+
+    Defined for any number of steps, also a run of one or two (OneCycleLR divides by zero when its
+    warm-up phase rounds to no steps)."""
+    warmup = max(1, int(warmup_fraction * total_steps))
+    decay = max(1, total_steps - warmup)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / decay)))
+
+    return factor
 
 
 class PADModule(L.LightningModule):
@@ -103,7 +121,7 @@ class PADModule(L.LightningModule):
             per_epoch = max(1, steps // max(1, self.epochs))
             sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=max(1, per_epoch * max(1, self.epochs // 3)), T_mult=2)
         else:
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=steps, pct_start=0.1, anneal_strategy="cos")
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # -- resume -------------------------------------------------------------------------------
