@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="spoofguard: presentation attack detection for fingerprints and faces.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets and manifests.")
 app.add_typer(data_app, name="data")
+synth_app = typer.Typer(no_args_is_help=True, help="Synthetic bona fide samples and presentation attacks.")
+app.add_typer(synth_app, name="synth")
 console = Console()
 
 
@@ -91,6 +93,7 @@ def train_cmd(
     species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),
     balanced: bool = typer.Option(False, "--balanced", help="class-balanced sampling"),
     no_augment: bool = typer.Option(False, "--no-augment"),
+    attack_simulation: float = typer.Option(0.0, "--attack-simulation", help="faces: probability of turning a bona fide training sample into a simulated print/replay/cut-out attack"),
     theta: Optional[float] = typer.Option(None, "--theta", help="padnet: central difference weight (0 = plain conv)"),
     monitor: str = typer.Option("dev_loss", "--monitor", help="dev_loss | dev_eer | dev_acc: picks the best epoch"),
     patience: int = typer.Option(10, "--patience", help="early stopping patience (epochs)"),
@@ -113,7 +116,7 @@ def train_cmd(
             data=data, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
             input_size=input_size, model_kwargs={"theta": theta} if theta is not None else {}, protocol=protocol,
             seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
-            augment="none" if no_augment else "default", monitor=monitor, patience=patience, threshold_rule=threshold,
+            augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
             workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
         )
         result = training.train(cfg, overwrite=overwrite)
@@ -255,6 +258,82 @@ def _report_failed(failed) -> None:
 
 def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+@synth_app.command("fingerprint")
+def synth_fingerprint_cmd(
+    output: Path = typer.Option(..., "-o", "--output", help="folder to create (must be new or empty)"),
+    n: int = typer.Option(200, "-n", help="number of prints, about half bona fide"),
+    species: str = typer.Option("gelatine,latex,woodglue,silicone,playdoh", "--species", help="attack species, comma-separated"),
+    size: int = typer.Option(256, "--size", help="print size in pixels (square)"),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Generate synthetic fingerprints (SFinGe-style) and spoofs of them, in the layout `data scan` reads."""
+    from spoofguard.data.scan import count_table
+    from spoofguard.data.synth.fingerprint import generate_fingerprints
+    from spoofguard.demo import progress_bar
+
+    names = tuple(s.strip() for s in species.split(",") if s.strip())
+    with progress_bar("prints") as update:
+        m = generate_fingerprints(output, n=n, species=names, seed=seed, size=size, progress=update)
+    console.print(_table(f"{len(m)} prints in {output}", count_table(m)))
+    print(f"manifest: {output / 'manifest.csv'}")
+
+
+@synth_app.command("face")
+def synth_face_cmd(
+    output: Path = typer.Option(..., "-o", "--output", help="folder to create (must be new or empty)"),
+    faces: Optional[Path] = typer.Option(None, "--faces", help="folder of face photos (default: photos shipped with installed packages)"),
+    variants: int = typer.Option(3, "--variants", help="versions of each photo per class"),
+    species: str = typer.Option("print,replay,cutout", "--species"),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Turn real face photos into simulated print, replay and cut-out attacks."""
+    from spoofguard.data.images import is_image_file
+    from spoofguard.data.scan import count_table
+    from spoofguard.data.synth.face import synthesize_faces
+
+    photos = None
+    if faces is not None:
+        if not faces.is_dir():
+            raise SpoofguardError(f"--faces {faces}: no such folder.")
+        photos = sorted(p for p in faces.iterdir() if p.is_file() and is_image_file(p.name))
+        if not photos:
+            raise SpoofguardError(f"--faces {faces}: no image files in it.")
+    names = tuple(s.strip() for s in species.split(",") if s.strip())
+    m = synthesize_faces(output, faces=photos, variants=variants, species=names, seed=seed)
+    console.print(_table(f"{len(m)} images in {output}", count_table(m)))
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("demo-run"), "--out", help="folder for the data, the run and the report"),
+    n: int = typer.Option(480, "-n", help="synthetic prints to generate"),
+    epochs: int = typer.Option(12, "--epochs"),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier demo (moved aside, not deleted)"),
+):
+    """The whole product in one command, offline: synthetic data -> training -> ISO report -> predictions."""
+    from spoofguard.demo import run_demo
+
+    r = run_demo(out, n=n, epochs=epochs, seed=seed, overwrite=overwrite)
+    t = Table(title="held-out test prints", title_justify="left")
+    for c in ("file", "truth", "score", "verdict"):
+        t.add_column(c)
+    for p in r.predictions:
+        ok = (p["verdict"] == "bona_fide") == (p["truth"] == "bona_fide")
+        t.add_row(p["file"], p["truth"], f"{p['score']:.4f}", f"[{'green' if ok else 'red'}]{p['verdict']}[/]")
+    console.print(t)
+    m = r.metrics
+    console.print(
+        f"test split: APCER {_pct(m['apcer'])} (max over species), BPCER {_pct(m['bpcer'])}, EER {_pct(m['eer'])}, "
+        f"AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({m['threshold_source']})\n"
+        f"took {sum(r.seconds.values()):.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in r.seconds.items())})\n"
+        f"report:  {r.report}\n"
+        f"model:   {r.bundle}\n"
+        f"try:     spoofguard predict {r.bundle} {r.data}/live\n"
+        f"         spoofguard evaluate {r.bundle} --data {r.run / 'split.csv'} --split test --out my-report"
+    )
 
 
 @app.command("info")

@@ -28,13 +28,19 @@ class SampleDataset(Dataset):
 
     Decoded, resized inputs may be kept in memory (``cache``); ``augment`` (a callable on uint8
     arrays) is applied after the cache, so every epoch sees fresh augmentations.
+    ``attack_simulation`` (a probability, faces only) turns a bona fide sample into a simulated
+    print / replay / cut-out attack, labelled attack: a way to meet attack species the data lacks.
     """
 
-    def __init__(self, samples: list[Sample], class_names: list[str], preprocessing: Preprocessing, cache: bool = False, augment=None):
+    def __init__(self, samples: list[Sample], class_names: list[str], preprocessing: Preprocessing, cache: bool = False,
+                 augment=None, attack_simulation: float = 0.0):
         self.samples = list(samples)
         self.targets = [class_index(s, class_names) for s in self.samples]
         self.preprocessing = preprocessing
         self.augment = augment
+        self.attack_simulation = attack_simulation
+        self._attack = class_names.index("attack") if "attack" in class_names else None
+        self._rng: np.random.Generator | None = None
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -46,9 +52,22 @@ class SampleDataset(Dataset):
             a = self.preprocessing.prepare(self.samples[i].path)
             if self._cache is not None:
                 self._cache[i] = a
+        target = self.targets[i]
+        if self.attack_simulation and target == 0 and self._random().random() < self.attack_simulation:
+            from spoofguard.data.synth.face import FACE_SPECIES, PRIOR_EYES, simulate_attack
+
+            # training inputs are face crops: eyes where a portrait has them, no detector per sample
+            species = self._random().choice(FACE_SPECIES)
+            a, target = simulate_attack(a, species, self._random(), eyes=PRIOR_EYES), self._attack
         if self.augment is not None:
             a = self.augment(a)
-        return torch.from_numpy(np.ascontiguousarray(a)), self.targets[i]
+        return torch.from_numpy(np.ascontiguousarray(a)), target
+
+    def _random(self) -> np.random.Generator:
+        # drawn from numpy's global state, which Lightning seeds per worker process
+        if self._rng is None:
+            self._rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        return self._rng
 
 
 def check_images(manifest: Manifest, channels: int, workers: int = 4) -> tuple[Manifest, list[tuple[str, str]]]:

@@ -57,6 +57,7 @@ class TrainConfig:
     species_as_classes: bool = False
     balanced: bool = False
     augment: str = "default"  # "default" | "none"
+    attack_simulation: float = 0.0  # faces: probability of turning a bona fide sample into a simulated attack
     monitor: str = "dev_loss"
     patience: int = 10
     threshold_rule: str = "eer"
@@ -94,6 +95,12 @@ def validate(cfg: TrainConfig) -> None:
         raise SpoofguardError("--lr must be positive.")
     if cfg.augment not in STRENGTHS:
         raise SpoofguardError(f"augmentation must be one of {', '.join(STRENGTHS)}.")
+    if not 0.0 <= cfg.attack_simulation < 1.0:
+        raise SpoofguardError(f"--attack-simulation is a probability in [0, 1), not {cfg.attack_simulation}.")
+    if cfg.attack_simulation and cfg.modality != "face":
+        raise SpoofguardError("--attack-simulation simulates face attacks (print, replay, cut-out); it needs --modality face.")
+    if cfg.attack_simulation and cfg.species_as_classes:
+        raise SpoofguardError("--attack-simulation labels simulated samples 'attack'; it cannot be combined with --species-as-classes.")
     parse_threshold_rule(cfg.threshold_rule)
 
 
@@ -179,7 +186,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **_size_kwargs(cfg, pre), **cfg.model_kwargs)
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
-    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter)
+    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation)
     dev_ds = _dataset(manifest.split("dev"), classes, pre)
     workers = cfg.workers if cfg.workers is not None else 0
     sampler = None
@@ -237,6 +244,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
             "counts": summary,
             "epochs": epochs_run,
             "recipe": recipe.to_dict(),
+            "augment": cfg.augment,
+            "attack_simulation": cfg.attack_simulation,
             "train_images_per_s": round(meter.rate, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -266,9 +275,10 @@ def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
     return {"input_size": pre.input_size} if "input_size" in model_info(cfg.model)["kwargs"] else {}
 
 
-def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None) -> SampleDataset:
+def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None, attack_simulation: float = 0.0) -> SampleDataset:
     per_image = pre.input_size**2 * pre.channels
-    return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment)
+    return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment,
+                         attack_simulation=attack_simulation)
 
 
 def _default_precision(accelerator: str) -> str:
