@@ -4,7 +4,9 @@
         [--models padnet,spoofnet,seed-cnn] [--epochs padnet=40,spoofnet=15,seed-cnn=30] \
         [--input-size padnet@224=224] [--patience 100] [--subject-pattern '^(\\d+)_'] [--seed 0]
 
-A model may be listed twice with another input size as ``name@size`` (e.g. ``padnet@224``).
+A model may be listed twice with another input size as ``name@size`` (e.g. ``padnet@224``) and with
+another view as ``name:crop`` (``padnet:whole@128``: the whole print resized; padnet's default is
+96 px native-resolution patches of the finger).
 
 The split is the subject-disjoint protocol (deterministic for a seed), so every model sees the same
 train / dev samples. Reported: dev accuracy and dev EER (threshold picked on that same dev split, as
@@ -46,14 +48,16 @@ def main(argv=None) -> int:
     epochs = parse_epochs(args.epochs)
     rows = []
     for entry in args.models.split(","):
-        name, _, size = entry.partition("@")
+        spec, _, size = entry.partition("@")
+        name, _, crop = spec.partition(":")
         t0 = time.time()
-        cfg = TrainConfig(data=args.data, out=str(Path(args.out) / entry.replace("@", "-")), modality="fingerprint", model=name,
+        cfg = TrainConfig(data=args.data, out=str(Path(args.out) / entry.replace("@", "-").replace(":", "-")), crop=crop or None, modality="fingerprint", model=name,
                           epochs=epochs.get(entry, epochs.get(name, 20)), input_size=int(size) if size else None,
                           patience=args.patience, subject_pattern=args.subject_pattern, seed=args.seed, progress=False)
         r = train(cfg, overwrite=True)
         rows.append({
             "model": name,
+            "view": crop or "default",
             "input": size or "default",
             "epochs run": f"{r.epochs_run}/{cfg.epochs}",
             "dev accuracy": r.dev_metrics["accuracy"],

@@ -1,6 +1,6 @@
 """Is the synthetic fingerprint task learnable but not trivial? Global statistics vs padnet.
 
-    python benchmarks/synth_separability.py [--n 600] [--size 256] [--seed 0] [--epochs 15] [--out DIR] [--lr-only]
+    python benchmarks/synth_separability.py [--n 600] [--size 256] [--seed 0] [--epochs 30] [--out DIR] [--lr-only]
 
 Generates a data set with all five attack species (``spoofguard.data.synth.fingerprint``), splits it
 subject-disjoint (train / dev / test, the ``subject`` protocol), then
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--lr-only", action="store_true", help="skip padnet (quick check of the global statistics)")
     args = ap.parse_args(argv)

@@ -14,6 +14,11 @@ def test_demo_runs_end_to_end_on_a_tiny_size(tmp_path):
     assert r.metrics["threshold_source"].startswith("bundle")
     assert r.predictions and all(0 <= p["score"] <= 1 for p in r.predictions)
     assert {p["truth"] for p in r.predictions} >= {"bona_fide"}
+    assert load_bundle(r.bundle).preprocessing.crop == "patches"  # native-resolution patches, not a resized print
+    from PIL import Image
+
+    for p in r.predictions:  # a heatmap picture per prediction, the size of the print
+        assert p["patches"] >= 1 and Image.open(p["heatmap"]).size == (96, 96)
 
 
 def test_demo_refuses_an_existing_folder(tmp_path, capsys):

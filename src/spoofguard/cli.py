@@ -86,7 +86,9 @@ def train_cmd(
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default: the model's recipe"),
     lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe"),
-    input_size: Optional[int] = typer.Option(None, "--input-size", help="default: the model's own"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="default: the model's own (patches: the patch side)"),
+    crop: Optional[str] = typer.Option(None, "--crop", help="whole | patches (fingerprints at native resolution); default: the model's"),
+    patches_per_image: int = typer.Option(4, "--patches-per-image", help="patches: random patches per training image per epoch"),
     protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest"),
     seed: int = typer.Option(0, "--seed"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
@@ -114,7 +116,7 @@ def train_cmd(
             raise SpoofguardError("--data is required (a dataset folder or a manifest .csv).")
         cfg = training.TrainConfig(
             data=data, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-            input_size=input_size, model_kwargs={"theta": theta} if theta is not None else {}, protocol=protocol,
+            input_size=input_size, crop=crop, patches_per_image=patches_per_image, model_kwargs={"theta": theta} if theta is not None else {}, protocol=protocol,
             seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
             augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
             workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
@@ -308,8 +310,8 @@ def synth_face_cmd(
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(Path("demo-run"), "--out", help="folder for the data, the run and the report"),
-    n: int = typer.Option(480, "-n", help="synthetic prints to generate"),
-    epochs: int = typer.Option(12, "--epochs"),
+    n: int = typer.Option(600, "-n", help="synthetic prints to generate"),
+    epochs: int = typer.Option(30, "--epochs"),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier demo (moved aside, not deleted)"),
 ):
@@ -318,11 +320,11 @@ def demo_cmd(
 
     r = run_demo(out, n=n, epochs=epochs, seed=seed, overwrite=overwrite)
     t = Table(title="held-out test prints", title_justify="left")
-    for c in ("file", "truth", "score", "verdict"):
+    for c in ("file", "truth", "score", "verdict", "patches"):
         t.add_column(c)
     for p in r.predictions:
         ok = (p["verdict"] == "bona_fide") == (p["truth"] == "bona_fide")
-        t.add_row(p["file"], p["truth"], f"{p['score']:.4f}", f"[{'green' if ok else 'red'}]{p['verdict']}[/]")
+        t.add_row(p["file"], p["truth"], f"{p['score']:.4f}", f"[{'green' if ok else 'red'}]{p['verdict']}[/]", str(p["patches"]))
     console.print(t)
     m = r.metrics
     console.print(
@@ -330,6 +332,7 @@ def demo_cmd(
         f"AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({m['threshold_source']})\n"
         f"took {sum(r.seconds.values()):.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in r.seconds.items())})\n"
         f"report:  {r.report}\n"
+        f"heatmaps: {r.out / 'predictions'}/ (red = patches that look artificial)\n"
         f"model:   {r.bundle}\n"
         f"try:     spoofguard predict {r.bundle} {r.data}/live\n"
         f"         spoofguard evaluate {r.bundle} --data {r.run / 'split.csv'} --split test --out my-report"

@@ -5,7 +5,7 @@
 1. generate a synthetic fingerprint dataset (bona fide prints and five attack species),
 2. train padnet on a subject-disjoint split (threshold at the dev EER),
 3. evaluate on the held-out test split: report.html / report.md / metrics.json,
-4. predict on a few held-out test prints and show them as a table.
+4. predict on a few held-out test prints: a table, and a heatmap picture per print (predictions/).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class DemoResult:
     seconds: dict = field(default_factory=dict)
 
 
-def run_demo(out: str | Path = "demo-run", n: int = 480, size: int = 256, epochs: int = 12, seed: int = 0,
+def run_demo(out: str | Path = "demo-run", n: int = 600, size: int = 256, epochs: int = 30, seed: int = 0,
              overwrite: bool = False, progress: bool = True, say=print) -> DemoResult:
     from spoofguard.data.manifest import read_manifest
     from spoofguard.data.synth.fingerprint import SPECIES, generate_fingerprints
@@ -69,8 +69,13 @@ def run_demo(out: str | Path = "demo-run", n: int = 480, size: int = 256, epochs
     picks = _one_per_class(test)
     detector = Detector(result.bundle)
     predictions = []
+    from spoofguard.inference.explain import save_overlay
+
     for s, p in zip(picks, detector.predict_batch([s.path for s in picks])):
-        predictions.append({"file": str(Path(s.path).relative_to(data.resolve())), "truth": s.class_name, "score": p.score, "verdict": p.verdict})
+        rel = Path(s.path).relative_to(data.resolve())
+        picture = save_overlay(s.path, p, out / "predictions" / f"{'-'.join(rel.with_suffix('').parts)}.png")
+        predictions.append({"file": str(rel), "truth": s.class_name, "score": p.score, "verdict": p.verdict,
+                            "patches": p.views, "heatmap": str(picture)})
     seconds["predict"] = time.time() - t
     say("[4/4] predictions on held-out test prints")
     return DemoResult(out, data, run, result.bundle, ev.paths["html"], ev.metrics, predictions, seconds)

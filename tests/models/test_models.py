@@ -109,14 +109,35 @@ def test_padnet_uses_central_difference_conv_early():
     model = create_model("padnet", classes=CLASSES)
     cdc = [m for m in model.modules() if isinstance(m, CDConv2d)]
     assert cdc and all(m.theta == 0.7 for m in cdc)
-    assert isinstance(model.stem[0], CDConv2d)
+    assert isinstance(model.stem[1][0], CDConv2d) and model.stem[1][0].stride == (1, 1)
+
+
+def test_padnet_stem_sees_every_pixel_and_odd_sizes_work():
+    """The space-to-depth stem folds 2x2 pixels into channels: a one-pixel change moves the stem output
+    at the pixel's own position (a stride-2 conv would skip some pixels' centre taps)."""
+    model = create_model("padnet", classes=CLASSES, in_chans=1).eval()
+    x = torch.zeros(1, 1, 32, 32)
+    base = model.stem(x)
+    for dy, dx in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        y = x.clone()
+        y[0, 0, 10 + dy, 10 + dx] = 1.0
+        assert not torch.allclose(model.stem(y)[..., 5, 5], base[..., 5, 5])
+    assert model(torch.randn(2, 1, 33, 31)).shape == (2, 2)
+
+
+def test_padnet_depth_is_an_option():
+    shallow = create_model("padnet", classes=CLASSES, depth=3)
+    deep = create_model("padnet", classes=CLASSES, depth=11)
+    assert len(shallow.blocks) == 3 and len(deep.blocks) == 11
+    with pytest.raises(Exception, match="depth"):
+        create_model("padnet", classes=CLASSES, depth=12)
 
 
 def test_create_model_errors():
     with pytest.raises(SpoofguardError, match="padnet"):  # lists the known models
         create_model("resnet9000", classes=CLASSES)
     with pytest.raises(SpoofguardError, match="no option"):
-        create_model("padnet", classes=CLASSES, depth=3)
+        create_model("padnet", classes=CLASSES, layers=3)
     with pytest.raises(SpoofguardError, match="at least 2"):
         create_model("padnet", classes=["bona_fide"])
     with pytest.raises(SpoofguardError):

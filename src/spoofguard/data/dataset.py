@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from spoofguard.data.images import load_image
 from spoofguard.data.manifest import Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities import Preprocessing
+from spoofguard.modalities import Preprocessing, Source
 
 
 def class_index(sample: Sample, class_names: list[str]) -> int:
@@ -24,35 +24,56 @@ def class_index(sample: Sample, class_names: list[str]) -> int:
 
 
 class SampleDataset(Dataset):
-    """Yields ``(uint8 tensor (H, W, C), target)``.
+    """Yields ``(uint8 tensor (H, W, C), target)``: one *view* of a sample per item.
 
-    Decoded, resized inputs may be kept in memory (``cache``); ``augment`` (a callable on uint8
-    arrays) is applied after the cache, so every epoch sees fresh augmentations.
-    ``attack_simulation`` (a probability, faces only) turns a bona fide sample into a simulated
-    print / replay / cut-out attack, labelled attack: a way to meet attack species the data lacks.
+    A view is what the model looks at (see :class:`~spoofguard.modalities.Preprocessing`): the whole
+    resized image, or a native-resolution fingerprint patch. For training, every sample appears
+    ``views_per_sample`` times per epoch and each appearance draws a fresh random view
+    (``all_views=False``); for validation, ``all_views=True`` lists every view the detector would
+    score, so dev figures are computed on exactly the inputs used at inference.
+
+    Decoded captures may be kept in memory (``cache``); ``augment`` (a callable on uint8 arrays) is
+    applied after the cache, so every epoch sees fresh augmentations. ``attack_simulation`` (a
+    probability, faces only) turns a bona fide sample into a simulated print / replay / cut-out
+    attack, labelled attack: a way to meet attack species the data lacks.
     """
 
     def __init__(self, samples: list[Sample], class_names: list[str], preprocessing: Preprocessing, cache: bool = False,
-                 augment=None, attack_simulation: float = 0.0):
+                 augment=None, attack_simulation: float = 0.0, views_per_sample: int = 1, all_views: bool = False):
         self.samples = list(samples)
-        self.targets = [class_index(s, class_names) for s in self.samples]
+        self.sample_targets = [class_index(s, class_names) for s in self.samples]
         self.preprocessing = preprocessing
         self.augment = augment
         self.attack_simulation = attack_simulation
         self._attack = class_names.index("attack") if "attack" in class_names else None
         self._rng: np.random.Generator | None = None
-        self._cache: dict[int, np.ndarray] | None = {} if cache else None
+        self._cache: dict[int, Source] | None = {} if cache else None
+        if all_views and preprocessing.crop != "whole":
+            self.index = [(i, corner) for i in range(len(self.samples)) for corner in preprocessing.views(self.source(i)).corners]
+        else:
+            self.index = [(i, None) for i in range(len(self.samples)) for _ in range(max(1, int(views_per_sample)))]
+        self.targets = [self.sample_targets[i] for i, _ in self.index]
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.index)
 
-    def __getitem__(self, i: int):
-        a = self._cache.get(i) if self._cache is not None else None
-        if a is None:
-            a = self.preprocessing.prepare(self.samples[i].path)
+    def source(self, i: int) -> Source:
+        src = self._cache.get(i) if self._cache is not None else None
+        if src is None:
+            src = self.preprocessing.source(self.samples[i].path)
             if self._cache is not None:
-                self._cache[i] = a
-        target = self.targets[i]
+                self._cache[i] = src
+        return src
+
+    def __getitem__(self, j: int):
+        i, corner = self.index[j]
+        src = self.source(i)
+        if corner is None:
+            a = self.preprocessing.training_view(src, self._random())
+        else:
+            s = self.preprocessing.input_size
+            a = src.array[corner[0] : corner[0] + s, corner[1] : corner[1] + s]
+        target = self.targets[j]
         if self.attack_simulation and target == 0 and self._random().random() < self.attack_simulation:
             from spoofguard.data.synth.face import FACE_SPECIES, PRIOR_EYES, simulate_attack
 
@@ -61,7 +82,7 @@ class SampleDataset(Dataset):
             a, target = simulate_attack(a, species, self._random(), eyes=PRIOR_EYES), self._attack
         if self.augment is not None:
             a = self.augment(a)
-        return torch.from_numpy(np.ascontiguousarray(a)), target
+        return torch.tensor(a), target  # a copy: the cached capture is never handed out
 
     def _random(self) -> np.random.Generator:
         # drawn from numpy's global state, which Lightning seeds per worker process

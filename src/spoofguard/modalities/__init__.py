@@ -1,5 +1,5 @@
 """Turning raw captures into model inputs, per modality."""
 
-from spoofguard.modalities.preprocessing import MODALITIES, Preprocessing
+from spoofguard.modalities.preprocessing import CROPS, MODALITIES, Preprocessing, Source, Views
 
-__all__ = ["MODALITIES", "Preprocessing"]
+__all__ = ["CROPS", "MODALITIES", "Preprocessing", "Source", "Views"]

@@ -1,8 +1,16 @@
 """The input contract of a model, stored in its bundle and applied identically in training and use.
 
 A :class:`Preprocessing` turns any image (path, PIL image or array; grey, RGB, RGBA or 16-bit) into
-the ``uint8 (size, size, channels)`` array the model was trained on, and normalises a float batch
-the way the model expects. Nothing about a model's input is decided anywhere else.
+the ``uint8 (size, size, channels)`` views the model looks at, and normalises a float batch the way
+the model expects. Nothing about a model's input is decided anywhere else.
+
+Two ways to look at a capture (``crop``):
+
+- ``"whole"``: the whole image resized to ``input_size`` (stretched or padded): one view.
+- ``"patches"`` (fingerprints): native-resolution ``input_size`` patches of the finger's foreground
+  (:mod:`spoofguard.modalities.fingerprint`): in training one random patch per draw, in use a grid
+  with ``patch_stride`` (default half a patch), at most ``max_patches``; the model's patch scores are
+  fused by their mean and give a heatmap.
 """
 
 from __future__ import annotations
@@ -19,6 +27,28 @@ from spoofguard.errors import SpoofguardError
 # Grey fingerprints keep one channel; faces are RGB.
 MODALITIES = {"fingerprint": {"channels": 1}, "face": {"channels": 3}}
 RESIZE_MODES = ("stretch", "pad")
+CROPS = ("whole", "patches")
+
+
+@dataclass
+class Source:
+    """A decoded capture, ready to cut views from: the model-ready array (whole) or the
+    native-resolution image with its foreground mask (patches)."""
+
+    array: np.ndarray
+    mask: np.ndarray | None = None
+    shape: tuple[int, int] = (0, 0)  # the capture's (H, W) as given
+
+
+@dataclass
+class Views:
+    """What the model looks at for one capture: ``arrays (N, s, s, C)`` and where each came from."""
+
+    arrays: np.ndarray
+    corners: list[tuple[int, int]]  # (y, x) per view in capture coordinates; [(0, 0)] for whole
+    size: int  # side of a view in capture pixels (whole: the capture itself)
+    region: tuple[int, int, int, int] | None  # (x, y, w, h) of what was looked at; None = nothing found
+    shape: tuple[int, int]  # the capture's (H, W)
 
 
 @dataclass
@@ -29,6 +59,10 @@ class Preprocessing:
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     resize: str = "stretch"  # "stretch" to a square, or "pad" (keep aspect, pad with the border colour)
+    crop: str = "whole"  # "whole" | "patches" (fingerprints, native resolution)
+    patch_stride: int = 0  # 0 = half a patch
+    max_patches: int = 64
+    min_foreground: float = 0.5
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -41,6 +75,13 @@ class Preprocessing:
             raise SpoofguardError(f"input size must be a whole number of pixels between 16 and 2048, not {self.input_size!r}.")
         if self.resize not in RESIZE_MODES:
             raise SpoofguardError(f"resize mode must be one of {', '.join(RESIZE_MODES)}, not {self.resize!r}.")
+        if self.crop not in CROPS:
+            raise SpoofguardError(f"crop must be one of {', '.join(CROPS)}, not {self.crop!r}.")
+        if self.crop == "patches" and self.modality != "fingerprint":
+            raise SpoofguardError("patches are a fingerprint view; faces are looked at whole (or as face crops).")
+        self.patch_stride = int(self.patch_stride) or self.input_size // 2
+        if not 1 <= self.patch_stride <= 4 * self.input_size or int(self.max_patches) < 1 or not 0 <= self.min_foreground <= 1:
+            raise SpoofguardError("patch_stride must be 1..4x the patch size, max_patches >= 1, min_foreground in [0, 1].")
         self.mean = list(self.mean) or [0.5] * self.channels
         self.std = list(self.std) or [0.5] * self.channels
         if len(self.mean) != self.channels or len(self.std) != self.channels or min(self.std) <= 0:
@@ -51,13 +92,43 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
-        known = {k: d[k] for k in ("modality", "input_size", "channels", "mean", "std", "resize") if k in d}
-        return cls(**known)
+        keys = ("modality", "input_size", "channels", "mean", "std", "resize", "crop", "patch_stride", "max_patches", "min_foreground")
+        return cls(**{k: d[k] for k in keys if k in d})
 
     def prepare(self, image) -> np.ndarray:
-        """Any image -> ``uint8 (input_size, input_size, channels)``."""
+        """Any image -> ``uint8 (input_size, input_size, channels)``: the whole-image view."""
         a = as_array(image, self.channels)
         return self.resize_array(a)
+
+    def source(self, image) -> Source:
+        """Decode a capture once; views are cut from the result (cache this, not the views)."""
+        a = as_array(image, self.channels)
+        if self.crop == "whole":
+            return Source(self.resize_array(a), None, a.shape[:2])
+        from spoofguard.modalities.fingerprint import foreground_mask, pad_to
+
+        padded = pad_to(a, self.input_size)
+        return Source(padded, foreground_mask(padded), a.shape[:2])
+
+    def training_view(self, src: Source, rng: np.random.Generator) -> np.ndarray:
+        """One view for a training step: the whole image, or a random foreground patch."""
+        if self.crop == "whole":
+            return src.array
+        from spoofguard.modalities.fingerprint import random_patch
+
+        y, x = random_patch(src.mask, self.input_size, rng, self.min_foreground)
+        return src.array[y : y + self.input_size, x : x + self.input_size]
+
+    def views(self, image) -> Views:
+        """All views of a capture for scoring (a path, image, array or :class:`Source`)."""
+        src = image if isinstance(image, Source) else self.source(image)
+        h, w = src.shape
+        if self.crop == "whole":
+            return Views(src.array[None], [(0, 0)], max(h, w), (0, 0, w, h), (h, w))
+        from spoofguard.modalities.fingerprint import cut, patch_grid, region
+
+        corners = patch_grid(src.mask, self.input_size, self.patch_stride, self.min_foreground, self.max_patches)
+        return Views(cut(src.array, corners, self.input_size), corners, self.input_size, region(src.mask[:h, :w]), (h, w))
 
     def resize_array(self, a: np.ndarray) -> np.ndarray:
         s = self.input_size

@@ -1,20 +1,32 @@
-"""padnet: the project's default PAD network, a compact MobileNetV3-style CNN with CDC early stages.
+"""padnet: the project's default PAD network, a compact MobileNetV3-style texture CNN with CDC early stages.
 
-Body: MobileNetV3-small (Howard et al., "Searching for MobileNetV3", ICCV 2019): inverted residual
+Body: the first ``depth`` blocks of MobileNetV3-small (Howard et al., "Searching for MobileNetV3", ICCV 2019): inverted residual
 blocks (1x1 expand -> depthwise kxk -> squeeze-excite -> 1x1 project, residual when shapes match)
 with ReLU early and hardswish late. Twist for anti-spoofing: the stem and the depthwise convs of the
 high-resolution stages are central difference convolutions (CDC; Yu et al., CVPR 2020, see
 layers.CDConv2d), which pick up the fine intensity-difference texture (print dots, moire, moulded
 ridges) that separates bona fide samples from attacks. ``theta`` weighs the CDC term (0 = plain
-conv); at export the CDC term folds into the kernel, so inference costs the same as MobileNetV3.
+conv); at export the CDC term folds into the kernel, so inference costs the same as a plain conv.
 
-Size at 2 classes, width 1.0: 1.48 M params, 17.6 M multiply-adds (35 MFLOPs) at 128x128; trains at
-~250 images/s on 2 CPU cores (batch 32, channels_last). Global pooling: any input size >= 32 works.
+Two choices make it a *texture* network rather than an object recogniser, and both were measured on
+the synthetic fingerprint task (docs/benchmarks.md), where stock MobileNetV3-small memorised the
+training fingers and stayed near chance on unseen ones:
+
+- a **space-to-depth stem**: the image is folded 2x2 into channels (``PixelUnshuffle``) before a
+  stride-1 CDC conv, instead of a stride-2 conv. The stem sees every pixel, so pores, dots and
+  moulding artefacts one or two pixels wide survive the first downsampling, at the same cost.
+- **limited depth** (``depth=5`` by default: stride 8, up to the first 40-channel stage): the
+  receptive field stays local (~60 px), and the global average pool then averages local texture
+  evidence over the image or patch. Deeper variants (``depth`` up to 11, the whole table) learn
+  global shape, which does not generalise across subjects on small PAD data sets.
+
+Size at 2 classes, defaults: see ``spoofguard info``; global pooling, so any input size >= 16 works.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spoofguard.models.layers import ConvBNAct, SqueezeExcite, init_weights, make_divisible
@@ -57,14 +69,20 @@ class InvertedResidual(nn.Module):
 
 class PadNet(nn.Module):
     def __init__(self, num_classes: int, in_chans: int = 3, width: float = 1.0, theta: float = 0.7,
-                 drop: float = 0.2, blocks=BLOCKS):
+                 drop: float = 0.2, depth: int = 5):
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
+        if not 1 <= depth <= len(BLOCKS):
+            raise ValueError(f"depth must be between 1 and {len(BLOCKS)}, got {depth}")
         ch = lambda c: make_divisible(c * width)  # noqa: E731
-        self.stem = ConvBNAct(in_chans, ch(STEM_CHANS), 3, stride=2, act=nn.Hardswish, theta=theta)
+        # space-to-depth stem: (C, H, W) -> (4C, H/2, W/2) losslessly, then a stride-1 CDC conv
+        self.stem = nn.Sequential(
+            nn.PixelUnshuffle(2),
+            ConvBNAct(4 * in_chans, ch(STEM_CHANS), 3, stride=1, act=nn.Hardswish, theta=theta),
+        )
         layers, c_in = [], ch(STEM_CHANS)
-        for k, mid, out, se, act, stride, cdc in blocks:
+        for k, mid, out, se, act, stride, cdc in BLOCKS[:depth]:
             layers.append(InvertedResidual(c_in, ch(mid), ch(out), k, stride, se, ACTS[act], theta if cdc else None))
             c_in = ch(out)
         self.blocks = nn.Sequential(*layers)
@@ -79,10 +97,12 @@ class PadNet(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % 2 or x.shape[-1] % 2:  # the 2x2 fold needs even sides: repeat the last row/column
+            x = F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2), mode="replicate")
         return self.head(self.pool(self.last(self.blocks(self.stem(x)))))
 
 
-@register_model("padnet", default_input_size=128)
-def padnet(classes, in_chans=3, width=1.0, theta=0.7, drop=0.2):
-    """MobileNetV3-small-style net with central difference convs early; the fast project default (128)."""
-    return PadNet(len(classes), in_chans, width=float(width), theta=float(theta), drop=float(drop))
+@register_model("padnet", default_input_size=128, fingerprint_crop="patches", fingerprint_patch_size=96)
+def padnet(classes, in_chans=3, width=1.0, theta=0.7, drop=0.2, depth=5):
+    """MobileNetV3-small-style texture net with central difference convs early; the fast project default (128)."""
+    return PadNet(len(classes), in_chans, width=float(width), theta=float(theta), drop=float(drop), depth=int(depth))

@@ -29,8 +29,8 @@ from spoofguard.data.sources import load_samples
 from spoofguard.errors import SpoofguardError
 from spoofguard.evaluation import choose_threshold, eer, parse_threshold_rule
 from spoofguard.inference.bundle import save_bundle
-from spoofguard.inference.detector import scores_from_logits
-from spoofguard.modalities import MODALITIES, Preprocessing
+from spoofguard.inference.detector import view_probabilities
+from spoofguard.modalities import CROPS, MODALITIES, Preprocessing
 from spoofguard.models import create_model, list_models, model_info
 from spoofguard.training import plots, run_folder
 from spoofguard.training.augment import STRENGTHS, build_augmenter
@@ -50,6 +50,8 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     input_size: int | None = None
+    crop: str | None = None  # "whole" | "patches"; None = the model's default for the modality
+    patches_per_image: int = 4  # patches mode: random patches drawn per training image per epoch
     model_kwargs: dict = field(default_factory=dict)
     protocol: str = "auto"
     seed: int = 0
@@ -101,6 +103,12 @@ def validate(cfg: TrainConfig) -> None:
         raise SpoofguardError("--attack-simulation simulates face attacks (print, replay, cut-out); it needs --modality face.")
     if cfg.attack_simulation and cfg.species_as_classes:
         raise SpoofguardError("--attack-simulation labels simulated samples 'attack'; it cannot be combined with --species-as-classes.")
+    if cfg.crop is not None and cfg.crop not in CROPS:
+        raise SpoofguardError(f"--crop must be one of {', '.join(CROPS)} (got {cfg.crop!r}).")
+    if cfg.crop == "patches" and cfg.modality != "fingerprint":
+        raise SpoofguardError("--crop patches is the fingerprint pipeline; faces are looked at whole.")
+    if not isinstance(cfg.patches_per_image, int) or cfg.patches_per_image < 1:
+        raise SpoofguardError(f"--patches-per-image must be at least 1 (got {cfg.patches_per_image}).")
     parse_threshold_rule(cfg.threshold_rule)
 
 
@@ -153,8 +161,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
 
     # 1. samples, checked and split (before the run folder is touched: bad data changes nothing)
     source = load_samples(cfg.data, subject_pattern=cfg.subject_pattern)
-    info = model_info(cfg.model)
-    pre = Preprocessing(cfg.modality, cfg.input_size or info["default_input_size"])
+    pre = preprocessing_for(cfg)
     manifest, unreadable = check_images(source.manifest, pre.channels)
     skipped = source.skipped + unreadable
     if unreadable:
@@ -186,8 +193,9 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **_size_kwargs(cfg, pre), **cfg.model_kwargs)
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
-    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation)
-    dev_ds = _dataset(manifest.split("dev"), classes, pre)
+    views = cfg.patches_per_image if pre.crop == "patches" else 1
+    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views)
+    dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True)
     workers = cfg.workers if cfg.workers is not None else 0
     sampler = None
     if cfg.balanced:
@@ -213,13 +221,14 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         callbacks=[best, EarlyStopping(monitor=cfg.monitor, mode=MONITORS[cfg.monitor], patience=cfg.patience), meter],
         logger=[TensorBoardLogger(out, name="tensorboard", version=""), CSVLogger(out, name="logs", version="")],
         enable_progress_bar=cfg.progress,
-        enable_model_summary=cfg.progress,
+        enable_model_summary=False,  # its FLOPs column reads 0 on CPU; our own line says what is trained
         num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(50, len(train_dl))),
         deterministic=False,
     )
-    say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), "
-        f"{len(train_ds)} train / {len(dev_ds)} dev samples, classes {classes}")
+    what = (f"{len(train_ds.samples)} train / {len(dev_ds.samples)} dev images"
+            + (f" as {pre.input_size}px patches ({len(train_ds)} train draws / {len(dev_ds)} dev patches per epoch)" if pre.crop == "patches" else ""))
+    say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), {what}, classes {classes}")
     trainer.fit(module, train_dl, dev_dl, ckpt_path=str(out / run_folder.LAST_CKPT) if resuming else None, weights_only=True)
     if trainer.interrupted:
         raise SpoofguardError(f"training was interrupted after {len(module.history)} epoch(s); no bundle was written. Continue with: spoofguard train --resume --out {out}")
@@ -229,7 +238,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     model = module.model.float().cpu().eval()
-    dev_scores = _scores(module, dev_ds)
+    dev_scores = _scores(model, pre, dev_ds)
     dev_labels = np.array([s.label for s in manifest.split("dev")])
     threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in manifest.split("dev")])))
     dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
@@ -270,30 +279,36 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     return result
 
 
+def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
+    """The input contract of a new model: the modality's views at the model's (or the user's) size."""
+    info = model_info(cfg.model)
+    crop = cfg.crop or (info.get("fingerprint_crop", "whole") if cfg.modality == "fingerprint" else "whole")
+    default_size = info.get("fingerprint_patch_size", info["default_input_size"]) if crop == "patches" else info["default_input_size"]
+    return Preprocessing(cfg.modality, cfg.input_size or default_size, crop=crop)
+
+
 def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
     """Models whose layers depend on the input size (seed-cnn's dense layer) are told it."""
     return {"input_size": pre.input_size} if "input_size" in model_info(cfg.model)["kwargs"] else {}
 
 
-def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None, attack_simulation: float = 0.0) -> SampleDataset:
-    per_image = pre.input_size**2 * pre.channels
+def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None, attack_simulation: float = 0.0,
+             views: int = 1, all_views: bool = False) -> SampleDataset:
+    # decoded images kept in memory when they fit in ~2 GiB (patches keep the native capture: ~500 px a side)
+    per_image = (pre.input_size**2 if pre.crop == "whole" else 600**2) * pre.channels
     return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment,
-                         attack_simulation=attack_simulation)
+                         attack_simulation=attack_simulation, views_per_sample=views, all_views=all_views)
 
 
 def _default_precision(accelerator: str) -> str:
     return "16-mixed" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "32-true"
 
 
-@torch.inference_mode()
-def _scores(module: PADModule, ds: SampleDataset, batch_size: int = 64) -> np.ndarray:
-    module.eval()
-    out = []
-    for start in range(0, len(ds), batch_size):
-        x = torch.stack([ds[i][0] for i in range(start, min(len(ds), start + batch_size))])
-        scores, _ = scores_from_logits(module(module.prepare_batch(x)))
-        out.append(scores)
-    return np.concatenate(out) if out else np.zeros(0)
+def _scores(model, pre: Preprocessing, ds: SampleDataset, batch_size: int = 64) -> np.ndarray:
+    """One fused score per dev image, through the detector's own view-and-fuse path."""
+    views = [pre.views(ds.source(i)) for i in range(len(ds.samples))]
+    probs = view_probabilities(model, pre, views, "cpu", batch_size)
+    return np.array([p.mean(axis=0)[0] for p in probs])
 
 
 def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
