@@ -5,8 +5,8 @@ worker processes (one per rank under DDP) and costs about a millisecond per imag
 Fingerprints are grey: no colour changes, and only changes that keep the fine texture liveness
 lives in: lossless flips and quarter turns (an arbitrary rotation resamples every pixel), mild blur
 and mild JPEG. Strong blur or JPEG erases sweat pores and crisp ridge edges, which turns a bona fide
-patch into something that looks like a gelatine or Play-Doh cast while keeping the bona fide label:
-measured on the synthetic task, it held patch accuracy at ~84 % (docs/benchmarks.md).
+patch into something that looks like a gelatine or Play-Doh cast while keeping the bona fide label.
+(A physical argument: on the synthetic task the measured difference was within noise, docs/benchmarks.md.)
 Faces get photometric changes, blur, JPEG, greyscale and a horizontal flip (never a vertical one).
 (kornia's batch augmentations were measured at ~2.4 s per batch of 32 on a 2-core CPU: too slow.)
 """
