@@ -132,15 +132,16 @@ def train_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder)"),
+    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder), or an exported .onnx"),
     inputs: List[Path] = typer.Argument(..., help="image files or folders"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx"),
 ):
     """Score images with a bundle: score (higher = more bona fide), verdict, class probabilities."""
     from spoofguard.data.images import is_image_file
     from spoofguard.inference.detector import Detector
 
-    detector = Detector.from_file(bundle)
+    detector = Detector.from_file(bundle, backend=backend)
     paths: list[Path] = []
     for p in inputs:
         if p.is_dir():
@@ -152,6 +153,8 @@ def predict_cmd(
         try:
             r = detector.predict(p)
             row = {"input": str(p), **r.to_dict()}
+            if not as_json:  # the per-patch lists are for machines
+                row = {k: v for k, v in row.items() if k not in ("view_scores", "view_corners")}
         except SpoofguardError as e:
             failures += 1
             row = {"input": str(p), "error": str(e)}
@@ -337,6 +340,34 @@ def demo_cmd(
         f"try:     spoofguard predict {r.bundle} {r.data}/live\n"
         f"         spoofguard evaluate {r.bundle} --data {r.run / 'split.csv'} --split test --out my-report"
     )
+
+
+@app.command("export")
+def export_cmd(
+    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder)"),
+    onnx: Path = typer.Option(..., "--onnx", help="the .onnx file to write"),
+    check: List[Path] = typer.Option([], "--check", help="real images (or a folder) for the parity check"),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Export a bundle to a self-contained ONNX model (dynamic batch, metadata inside) and check parity."""
+    from spoofguard.data.images import is_image_file
+    from spoofguard.inference.onnx_model import export_onnx, parity
+
+    if bundle.is_dir():
+        bundle = bundle / "model.safetensors"
+    if onnx.exists() and not overwrite:
+        raise SpoofguardError(f"{onnx} exists; pass --overwrite to replace it.")
+    export_onnx(bundle, onnx)
+    images: list[str] = []
+    for p in check:
+        images += [str(q) for q in sorted(p.rglob("*")) if q.is_file() and is_image_file(q.name)][:32] if p.is_dir() else [str(p)]
+    r = parity(bundle, onnx, images)
+    real = f"{r.real_max_abs_diff:.2e} on {r.n_real} real image(s)" if r.real_max_abs_diff is not None else "no real images given (--check)"
+    console.print(f"wrote {onnx} ({onnx.stat().st_size / 1e6:.1f} MB)\n"
+                  f"parity, max |score torch - score onnx|: {r.random_max_abs_diff:.2e} on {r.n_random} random inputs; {real}\n"
+                  f"use it:  spoofguard predict {onnx} IMAGES   (onnxruntime, no torch)")
+    if max(r.random_max_abs_diff, r.real_max_abs_diff or 0.0) > 1e-4:
+        raise SpoofguardError(f"the exported model disagrees with the bundle (max |delta score| > 1e-4); do not use {onnx}.")
 
 
 @app.command("info")

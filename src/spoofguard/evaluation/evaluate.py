@@ -60,11 +60,11 @@ def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[S
     if not rows:
         raise SpoofguardError(f"none of the {len(samples)} sample(s) could be scored; first problem: {failed[0][1] if failed else 'no samples'}")
     meta = {
-        "bundle": detector.bundle.path,
+        "bundle": detector.path,
         "threshold": detector.threshold,
-        "threshold_rule": detector.bundle.metadata.get("threshold_rule", "eer"),
-        "threshold_source": detector.bundle.metadata.get("threshold_source", "bundle"),
-        "architecture": detector.bundle.architecture,
+        "threshold_rule": detector.metadata.get("threshold_rule", "eer"),
+        "threshold_source": detector.metadata.get("threshold_source", "bundle"),
+        "architecture": detector.architecture,
     }
     return ScoreTable.from_rows(rows, meta), failed
 
@@ -187,7 +187,7 @@ def evaluate(bundle: str | Path, data: str | Path, out: str | Path, split: str |
     threshold = resolve_threshold(judged)
     metrics = metrics_for(judged, threshold, bootstrap=bootstrap, seed=seed)
     write_metrics_json(metrics, out / "metrics.json")
-    title = f"{detector.bundle.architecture} on {what}" + (f", per video ({per_video_how})" if per_video_how else "")
+    title = f"{detector.architecture} on {what}" + (f", per video ({per_video_how})" if per_video_how else "")
     paths = write_report(out, metrics, judged, title=title, threshold_source=threshold.source)
     paths.update(scores=out / "scores.csv", metrics=out / "metrics.json")
     return EvaluationResult(metrics, paths, failed, what)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from spoofguard.errors import SpoofguardError
-from spoofguard.inference.bundle import Bundle, load_bundle
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass
@@ -54,23 +55,96 @@ class Prediction:
         return d
 
 
-def scores_from_logits(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def scores_from_logits(logits) -> tuple[np.ndarray, np.ndarray]:
     """(bona fide score per row, class probabilities per row); class 0 is bona fide."""
+    import torch
+
     probs = torch.softmax(logits.float(), dim=1)
     return probs[:, 0].cpu().numpy(), probs.cpu().numpy()
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class TorchRunner:
+    """Runs a bundle's torch model: ``uint8 (N, H, W, C)`` views -> class probabilities ``(N, K)``."""
+
+    def __init__(self, model, preprocessing, device: str = "cpu"):
+        import torch
+
+        self.model, self.preprocessing, self.device = model, preprocessing, torch.device(device)
+        self.model.to(self.device).eval()
+
+    def __call__(self, arrays: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = self.preprocessing.normalise(self.preprocessing.to_tensor(arrays)).to(self.device)
+            return scores_from_logits(self.model(x))[1]
+
+
+class OnnxRunner:
+    """Runs an exported model on onnxruntime, without torch."""
+
+    def __init__(self, session, preprocessing):
+        self.session, self.preprocessing = session, preprocessing
+        self.input_name = session.get_inputs()[0].name
+
+    def __call__(self, arrays: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run(None, {self.input_name: self.preprocessing.to_input(arrays)})
+        return softmax(np.asarray(logits))
+
+
 class Detector:
-    def __init__(self, bundle: Bundle | str | os.PathLike, device: str = "cpu"):
-        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, device=device)
-        self.device = torch.device(device)
-        self.bundle.model.to(self.device).eval()
-        self.preprocessing = self.bundle.preprocessing
-        self.classes = self.bundle.classes
-        self.threshold = self.bundle.threshold
+    """``Detector(bundle)`` or ``Detector.from_file(path, backend="auto"|"torch"|"onnx")``.
+
+    A ``.safetensors`` bundle runs on torch; a ``.onnx`` file written by ``spoofguard export`` runs on
+    onnxruntime without importing torch (its metadata travels inside the ONNX file). ``backend="onnx"``
+    with a ``.safetensors`` bundle exports it to a temporary ONNX file first.
+    """
+
+    def __init__(self, bundle, device: str = "cpu", runner=None, metadata: dict | None = None):
+        if runner is None:
+            from spoofguard.inference.bundle import Bundle, load_bundle
+
+            bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, device=device)
+            metadata = bundle.metadata
+            runner = TorchRunner(bundle.model, bundle.preprocessing, device)
+        from spoofguard.modalities import Preprocessing
+
+        self.bundle = bundle
+        self.metadata = metadata
+        self.backend = "onnx" if isinstance(runner, OnnxRunner) else "torch"
+        self.preprocessing = Preprocessing.from_dict(metadata["preprocessing"])
+        self.classes = list(metadata["classes"])
+        self.threshold = float(metadata["threshold"])
+        self.modality = self.preprocessing.modality
+        self.runner = runner
+        self.path = str(getattr(bundle, "path", bundle))
+        self.architecture = metadata.get("architecture", {}).get("name", "unknown")
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str = "cpu") -> "Detector":
+    def from_file(cls, path: str | os.PathLike, backend: str = "auto", device: str = "cpu") -> "Detector":
+        if backend not in BACKENDS:
+            raise SpoofguardError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+        path = Path(path)
+        if path.is_dir() and (path / "model.safetensors").is_file():
+            path = path / "model.safetensors"
+        if path.suffix.lower() == ".onnx":
+            if backend == "torch":
+                raise SpoofguardError(f"{path} is an ONNX model; it runs on the onnx backend (use the .safetensors bundle for torch).")
+            from spoofguard.inference.onnx_model import load_onnx
+
+            session, metadata = load_onnx(path)
+            return cls(str(path), runner=OnnxRunner(session, _preprocessing(metadata)), metadata=metadata)
+        if backend == "onnx":
+            from spoofguard.inference.onnx_model import onnx_session_for_bundle
+
+            session, metadata = onnx_session_for_bundle(path)
+            return cls(str(path), runner=OnnxRunner(session, _preprocessing(metadata)), metadata=metadata)
         return cls(path, device=device)
 
     def predict(self, image) -> Prediction:
@@ -91,7 +165,7 @@ class Detector:
                         raise
                     chunk.append(e)
             pending = [(i, v) for i, v in enumerate(chunk) if not isinstance(v, SpoofguardError)]
-            probs = view_probabilities(self.bundle.model, self.preprocessing, [v for _, v in pending], self.device, batch_size)
+            probs = run_views(self.runner, [v for _, v in pending], batch_size)
             for (i, views), p in zip(pending, probs):
                 chunk[i] = self._result(views, p)
             out.extend(chunk)
@@ -114,17 +188,23 @@ class Detector:
         )
 
 
-@torch.inference_mode()
+def _preprocessing(metadata: dict):
+    from spoofguard.modalities import Preprocessing
+
+    return Preprocessing.from_dict(metadata["preprocessing"])
+
+
 def view_probabilities(model, preprocessing, views: list, device="cpu", batch_size: int = 32) -> list[np.ndarray]:
+    """Class probabilities ``(n_views, n_classes)`` for each capture's views (a torch model)."""
+    return run_views(TorchRunner(model, preprocessing, device), views, batch_size)
+
+
+def run_views(runner, views: list, batch_size: int = 32) -> list[np.ndarray]:
     """Class probabilities ``(n_views, n_classes)`` for each capture's views, batched across captures."""
     if not views:
         return []
     arrays = np.concatenate([v.arrays for v in views])
-    model.eval()
-    chunks = []
-    for start in range(0, len(arrays), batch_size):
-        x = preprocessing.normalise(preprocessing.to_tensor(arrays[start : start + batch_size])).to(device)
-        chunks.append(scores_from_logits(model(x))[1])
+    chunks = [runner(arrays[start : start + batch_size]) for start in range(0, len(arrays), batch_size)]
     probs = np.concatenate(chunks)
     bounds = np.cumsum([0] + [len(v.arrays) for v in views])
     return [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]

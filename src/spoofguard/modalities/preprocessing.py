@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
 from PIL import Image
 
 from spoofguard.data.images import as_array
@@ -144,12 +143,24 @@ class Preprocessing:
         out = np.asarray(img)
         return out[..., None] if out.ndim == 2 else out
 
-    def to_tensor(self, batch_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """``uint8 (N, H, W, C)`` -> float ``(N, C, H, W)`` in [0, 1] (not yet normalised)."""
+    def to_tensor(self, batch_uint8):
+        """``uint8 (N, H, W, C)`` -> float torch tensor ``(N, C, H, W)`` in [0, 1] (not yet normalised)."""
+        import torch
+
         t = torch.as_tensor(batch_uint8)
         return t.permute(0, 3, 1, 2).float().div_(255.0)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+    def normalise(self, x):
+        """Normalise a float torch batch ``(N, C, H, W)`` in [0, 1]."""
+        import torch
+
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
+
+    def to_input(self, batch_uint8: np.ndarray) -> np.ndarray:
+        """``uint8 (N, H, W, C)`` -> normalised ``float32 (N, C, H, W)`` in numpy (the ONNX path, no torch)."""
+        x = np.asarray(batch_uint8, np.float32).transpose(0, 3, 1, 2) / 255.0
+        mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
+        return np.ascontiguousarray((x - mean) / std, dtype=np.float32)

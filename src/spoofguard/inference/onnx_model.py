@@ -1,0 +1,145 @@
+"""ONNX export of a bundle, and loading an exported model for the torch-free onnx backend.
+
+``export_onnx(bundle, out)`` writes one self-contained ``.onnx`` file: a dynamic batch axis, opset 17,
+the TorchScript exporter (``dynamo=False``: needs only ``onnx``), weights inside the file. The central
+difference term of every CDC layer is folded into its kernel at export (the exporter constant-folds
+``CDConv2d.fused_weight``), so the graph holds plain ``Conv`` nodes. The bundle's whole metadata
+(classes, preprocessing, threshold, provenance) is embedded as the ONNX metadata property
+``spoofguard``, so the file works on its own: ``Detector.from_file("model.onnx")``.
+
+:func:`parity` compares the exported model with the torch bundle on the same inputs and reports the
+largest absolute difference in the bona fide score.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spoofguard.errors import SpoofguardError
+
+META_KEY = "spoofguard"
+OPSET = 17
+
+
+def _onnx_bytes(bundle) -> bytes:
+    import onnx
+    import torch
+
+    model = bundle.model.float().cpu().eval()
+    pre = bundle.preprocessing
+    x = torch.zeros(1, pre.channels, pre.input_size, pre.input_size)
+    buf = io.BytesIO()
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks in forward() are constants here
+        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=OPSET, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=True)
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = dict(bundle.metadata)
+    meta["exported"] = {"format": "onnx", "opset": OPSET, "from_weights_sha256": meta.get("weights_sha256", "")}
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    proto.producer_name = "spoofguard"
+    return proto.SerializeToString()
+
+
+def export_onnx(bundle, out: str | os.PathLike) -> Path:
+    """Write ``bundle`` (a Bundle or a path to one) as a self-contained ONNX model at ``out``."""
+    from spoofguard.inference.bundle import Bundle, load_bundle
+
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise SpoofguardError(f"{out}: the ONNX file name must end in .onnx.")
+    data = _onnx_bytes(bundle)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_bytes(data)
+    tmp.replace(out)  # never leave a half-written model under the real name
+    return out
+
+
+def _session(data: bytes | str):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def load_onnx(path: str | os.PathLike):
+    """``(onnxruntime session, metadata)`` of a model exported by spoofguard; anything else is refused."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpoofguardError(f"{path}: no such file.")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # onnx raises DecodeError and friends
+        raise SpoofguardError(f"{path} is not a readable ONNX model ({type(e).__name__}).") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if META_KEY not in props:
+        raise SpoofguardError(f"{path} is an ONNX model without spoofguard metadata (classes, preprocessing, threshold); "
+                              "a third-party model needs a spec saying how to feed it.")
+    try:
+        meta = json.loads(props[META_KEY])
+        from spoofguard.modalities import Preprocessing
+
+        Preprocessing.from_dict(meta["preprocessing"])
+        if len(meta["classes"]) < 2 or not np.isfinite(float(meta["threshold"])):
+            raise ValueError
+    except SpoofguardError:
+        raise
+    except Exception:
+        raise SpoofguardError(f"{path}: its spoofguard metadata is damaged (classes, preprocessing or threshold unreadable).") from None
+    try:
+        session = _session(proto.SerializeToString())
+    except Exception as e:
+        raise SpoofguardError(f"{path}: onnxruntime cannot run this model ({str(e).splitlines()[0][:200]}).") from None
+    return session, meta
+
+
+def onnx_session_for_bundle(path: str | os.PathLike):
+    """Export a ``.safetensors`` bundle in memory and open it on onnxruntime."""
+    from spoofguard.inference.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    data = _onnx_bytes(bundle)
+    meta = json.loads({p.key: p.value for p in __import__("onnx").load_from_string(data).metadata_props}[META_KEY])
+    return _session(data), meta
+
+
+@dataclass
+class Parity:
+    random_max_abs_diff: float
+    real_max_abs_diff: float | None
+    n_random: int
+    n_real: int
+
+
+def parity(bundle_path: str | os.PathLike, onnx_path: str | os.PathLike, images: list | None = None,
+           n_random: int = 16, seed: int = 0) -> Parity:
+    """Max |score_torch - score_onnx| on random inputs and on real images (their views)."""
+    from spoofguard.inference.detector import Detector
+
+    torch_det = Detector.from_file(bundle_path, backend="torch")
+    onnx_det = Detector.from_file(onnx_path)
+    pre = torch_det.preprocessing
+    rng = np.random.default_rng(seed)
+    arrays = rng.integers(0, 256, (n_random, pre.input_size, pre.input_size, pre.channels), dtype=np.uint8)
+    d_random = float(np.abs(torch_det.runner(arrays)[:, 0] - onnx_det.runner(arrays)[:, 0]).max())
+    d_real, n_real = None, 0
+    if images:
+        a = [p for p in torch_det.predict_batch(images, errors="collect") if not isinstance(p, SpoofguardError)]
+        b = [p for p in onnx_det.predict_batch(images, errors="collect") if not isinstance(p, SpoofguardError)]
+        if a:
+            d_real = float(max(abs(x.score - y.score) for x, y in zip(a, b)))
+            n_real = len(a)
+    return Parity(d_random, d_real, n_random, n_real)
