@@ -70,6 +70,8 @@ def _session(data: bytes | str):
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # onnxruntime's own default counted one core on the 2-core reference VM: 1460 vs 2384 img/s (padnet, 128, batch 32)
+    opts.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
