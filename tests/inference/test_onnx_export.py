@@ -105,3 +105,11 @@ def test_export_command_prints_parity_and_refuses_to_overwrite(trained_run, tiny
     assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["predict", str(out), _images(tiny_dataset)[0], "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out.splitlines()[0])["score"] <= 1
+
+
+def test_a_run_folder_stands_for_its_bundle(trained_run, tmp_path, capsys):
+    """load_bundle, the Detector and export all accept the run folder that `train` wrote."""
+    folder = trained_run.bundle.parent
+    assert Detector.from_file(folder).threshold == pytest.approx(trained_run.threshold)
+    assert main(["export", str(folder), "--onnx", str(tmp_path / "f.onnx")]) == 0
+    assert "parity" in capsys.readouterr().out

@@ -115,11 +115,12 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     """Load a bundle written by :func:`save_bundle` (or ``spoofguard train``)."""
     from spoofguard.models import create_model
 
+    path = _check_path(path)  # a run folder means its model.safetensors, for the metadata and the weights alike
     meta = read_metadata(path)
     try:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise SpoofguardError(_not_a_bundle(Path(path), f"its weights cannot be read ({e}); the file may be truncated")) from None
+        raise SpoofguardError(_not_a_bundle(path, f"its weights cannot be read ({e}); the file may be truncated")) from None
     if weights_digest(state) != meta["weights_sha256"]:
         raise SpoofguardError(f"{path}: the weights do not match the checksum in the bundle's metadata; the file was modified or damaged.")
     arch = meta["architecture"]
