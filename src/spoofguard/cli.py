@@ -138,16 +138,10 @@ def predict_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx"),
 ):
     """Score images with a bundle: score (higher = more bona fide), verdict, class probabilities."""
-    from spoofguard.data.images import is_image_file
     from spoofguard.inference.detector import Detector
 
     detector = Detector.from_file(bundle, backend=backend)
-    paths: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            paths += sorted(q for q in p.rglob("*") if q.is_file() and is_image_file(q.name))
-        else:
-            paths.append(p)
+    paths = _image_files(inputs)
     failures, rows = 0, []
     for p in paths:
         try:
@@ -350,18 +344,12 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
     """Export a bundle to a self-contained ONNX model (dynamic batch, metadata inside) and check parity."""
-    from spoofguard.data.images import is_image_file
     from spoofguard.inference.onnx_model import export_onnx, parity
 
-    if bundle.is_dir():
-        bundle = bundle / "model.safetensors"
     if onnx.exists() and not overwrite:
         raise SpoofguardError(f"{onnx} exists; pass --overwrite to replace it.")
     export_onnx(bundle, onnx)
-    images: list[str] = []
-    for p in check:
-        images += [str(q) for q in sorted(p.rglob("*")) if q.is_file() and is_image_file(q.name)][:32] if p.is_dir() else [str(p)]
-    r = parity(bundle, onnx, images)
+    r = parity(bundle, onnx, [str(p) for p in _image_files(check, per_folder=32)])
     real = f"{r.real_max_abs_diff:.2e} on {r.n_real} real image(s)" if r.real_max_abs_diff is not None else "no real images given (--check)"
     console.print(f"wrote {onnx} ({onnx.stat().st_size / 1e6:.1f} MB)\n"
                   f"parity, max |score torch - score onnx|: {r.random_max_abs_diff:.2e} on {r.n_random} random inputs; {real}\n"
@@ -376,6 +364,19 @@ def info_cmd(bundle: Path = typer.Argument(..., help="model.safetensors")):
     from spoofguard.inference.bundle import read_metadata
 
     print(json.dumps(read_metadata(bundle), indent=2))
+
+
+def _image_files(inputs: List[Path], per_folder: int | None = None) -> list[Path]:
+    """Files as given; folders expanded to the image files under them (sorted, at most ``per_folder``)."""
+    from spoofguard.data.images import is_image_file
+
+    paths: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            paths += sorted(q for q in p.rglob("*") if q.is_file() and is_image_file(q.name))[:per_folder]
+        else:
+            paths.append(p)
+    return paths
 
 
 def _rel(path: str, root: Path) -> str:

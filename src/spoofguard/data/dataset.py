@@ -71,8 +71,7 @@ class SampleDataset(Dataset):
         if corner is None:
             a = self.preprocessing.training_view(src, self._random())
         else:
-            s = self.preprocessing.input_size
-            a = src.array[corner[0] : corner[0] + s, corner[1] : corner[1] + s]
+            a = self.preprocessing.view_at(src, corner)
         target = self.targets[j]
         if self.attack_simulation and target == 0 and self._random().random() < self.attack_simulation:
             from spoofguard.data.synth.face import FACE_SPECIES, PRIOR_EYES, simulate_attack

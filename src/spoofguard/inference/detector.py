@@ -103,26 +103,29 @@ class Detector:
 
     A ``.safetensors`` bundle runs on torch; a ``.onnx`` file written by ``spoofguard export`` runs on
     onnxruntime without importing torch (its metadata travels inside the ONNX file). ``backend="onnx"``
-    with a ``.safetensors`` bundle exports it to a temporary ONNX file first.
+    with a ``.safetensors`` bundle exports it to ONNX in memory first.
     """
 
-    def __init__(self, bundle, device: str = "cpu", runner=None, metadata: dict | None = None):
-        if runner is None:
+    def __init__(self, bundle, device: str = "cpu", session=None, metadata: dict | None = None):
+        """``bundle``: a Bundle or a path to one (torch); or, with an onnxruntime ``session`` and its
+        ``metadata``, the path the ONNX model came from."""
+        from spoofguard.modalities import Preprocessing
+
+        if session is None:
             from spoofguard.inference.bundle import Bundle, load_bundle
 
             bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, device=device)
             metadata = bundle.metadata
-            runner = TorchRunner(bundle.model, bundle.preprocessing, device)
-        from spoofguard.modalities import Preprocessing
-
         self.bundle = bundle
         self.metadata = metadata
-        self.backend = "onnx" if isinstance(runner, OnnxRunner) else "torch"
         self.preprocessing = Preprocessing.from_dict(metadata["preprocessing"])
+        if session is None:
+            self.backend, self.runner = "torch", TorchRunner(bundle.model, self.preprocessing, device)
+        else:
+            self.backend, self.runner = "onnx", OnnxRunner(session, self.preprocessing)
         self.classes = list(metadata["classes"])
         self.threshold = float(metadata["threshold"])
         self.modality = self.preprocessing.modality
-        self.runner = runner
         self.path = str(getattr(bundle, "path", bundle))
         self.architecture = metadata.get("architecture", {}).get("name", "unknown")
 
@@ -130,21 +133,19 @@ class Detector:
     def from_file(cls, path: str | os.PathLike, backend: str = "auto", device: str = "cpu") -> "Detector":
         if backend not in BACKENDS:
             raise SpoofguardError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
-        path = Path(path)
-        if path.is_dir() and (path / "model.safetensors").is_file():
-            path = path / "model.safetensors"
+        path = Path(path)  # a run folder resolves to its model.safetensors in load_bundle
         if path.suffix.lower() == ".onnx":
             if backend == "torch":
                 raise SpoofguardError(f"{path} is an ONNX model; it runs on the onnx backend (use the .safetensors bundle for torch).")
             from spoofguard.inference.onnx_model import load_onnx
 
             session, metadata = load_onnx(path)
-            return cls(str(path), runner=OnnxRunner(session, _preprocessing(metadata)), metadata=metadata)
+            return cls(str(path), session=session, metadata=metadata)
         if backend == "onnx":
             from spoofguard.inference.onnx_model import onnx_session_for_bundle
 
             session, metadata = onnx_session_for_bundle(path)
-            return cls(str(path), runner=OnnxRunner(session, _preprocessing(metadata)), metadata=metadata)
+            return cls(str(path), session=session, metadata=metadata)
         return cls(path, device=device)
 
     def predict(self, image) -> Prediction:
@@ -172,7 +173,7 @@ class Detector:
         return out
 
     def _result(self, views, probs: np.ndarray) -> Prediction:
-        fused = probs.mean(axis=0)
+        fused = fuse(probs)
         score = float(fused[0])
         return Prediction(
             score=score,
@@ -188,10 +189,9 @@ class Detector:
         )
 
 
-def _preprocessing(metadata: dict):
-    from spoofguard.modalities import Preprocessing
-
-    return Preprocessing.from_dict(metadata["preprocessing"])
+def fuse(probs: np.ndarray) -> np.ndarray:
+    """One capture's class probabilities from its views' ``(n_views, n_classes)``: their mean."""
+    return probs.mean(axis=0)
 
 
 def view_probabilities(model, preprocessing, views: list, device="cpu", batch_size: int = 32) -> list[np.ndarray]:

@@ -28,7 +28,8 @@ META_KEY = "spoofguard"
 OPSET = 17
 
 
-def _onnx_bytes(bundle) -> bytes:
+def _onnx_bytes(bundle) -> tuple[bytes, dict]:
+    """The serialised ONNX model and the metadata embedded in it."""
     import onnx
     import torch
 
@@ -46,7 +47,7 @@ def _onnx_bytes(bundle) -> bytes:
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
     proto.producer_name = "spoofguard"
-    return proto.SerializeToString()
+    return proto.SerializeToString(), meta
 
 
 def export_onnx(bundle, out: str | os.PathLike) -> Path:
@@ -57,7 +58,7 @@ def export_onnx(bundle, out: str | os.PathLike) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise SpoofguardError(f"{out}: the ONNX file name must end in .onnx.")
-    data = _onnx_bytes(bundle)
+    data, _ = _onnx_bytes(bundle)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     tmp.write_bytes(data)
@@ -112,9 +113,7 @@ def onnx_session_for_bundle(path: str | os.PathLike):
     """Export a ``.safetensors`` bundle in memory and open it on onnxruntime."""
     from spoofguard.inference.bundle import load_bundle
 
-    bundle = load_bundle(path)
-    data = _onnx_bytes(bundle)
-    meta = json.loads({p.key: p.value for p in __import__("onnx").load_from_string(data).metadata_props}[META_KEY])
+    data, meta = _onnx_bytes(load_bundle(path))
     return _session(data), meta
 
 

@@ -115,7 +115,11 @@ class Preprocessing:
             return src.array
         from spoofguard.modalities.fingerprint import random_patch
 
-        y, x = random_patch(src.mask, self.input_size, rng, self.min_foreground)
+        return self.view_at(src, random_patch(src.mask, self.input_size, rng, self.min_foreground))
+
+    def view_at(self, src: Source, corner: tuple[int, int]) -> np.ndarray:
+        """The patch view whose top-left corner is ``(y, x)``."""
+        y, x = corner
         return src.array[y : y + self.input_size, x : x + self.input_size]
 
     def views(self, image) -> Views:

@@ -29,7 +29,7 @@ from spoofguard.data.sources import load_samples
 from spoofguard.errors import SpoofguardError
 from spoofguard.evaluation import choose_threshold, eer, parse_threshold_rule
 from spoofguard.inference.bundle import save_bundle
-from spoofguard.inference.detector import view_probabilities
+from spoofguard.inference.detector import fuse, view_probabilities
 from spoofguard.modalities import CROPS, MODALITIES, Preprocessing
 from spoofguard.models import create_model, list_models, model_info
 from spoofguard.training import plots, run_folder
@@ -308,7 +308,7 @@ def _scores(model, pre: Preprocessing, ds: SampleDataset, batch_size: int = 64) 
     """One fused score per dev image, through the detector's own view-and-fuse path."""
     views = [pre.views(ds.source(i)) for i in range(len(ds.samples))]
     probs = view_probabilities(model, pre, views, "cpu", batch_size)
-    return np.array([p.mean(axis=0)[0] for p in probs])
+    return np.array([fuse(p)[0] for p in probs])
 
 
 def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
