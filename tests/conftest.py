@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ["SPOOFGUARD_CACHE_DIR"] = tempfile.mkdtemp(prefix="spoofguard-test-cache-")  # never the user's cache
 torch.set_num_threads(1)  # torch with 2 threads collapses when another process is busy
 
 
@@ -59,3 +61,34 @@ def trained_run(tiny_dataset, tmp_path_factory):
     result = train(data=str(tiny_dataset), out=str(out), modality="fingerprint", model="padnet", epochs=2,
                    input_size=32, subject_pattern=r"^(\d+)_", progress=False)
     return result
+
+
+def face_photo() -> np.ndarray:
+    """A real portrait that ships with matplotlib (Grace Hopper), RGB uint8: drawn faces are not faces."""
+    from matplotlib import cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def face_frame(size=(480, 640), at=(180, 100), face_width=220, background=40) -> np.ndarray:
+    """A webcam-sized frame with the portrait pasted at ``at`` = (x, y)."""
+    photo = Image.fromarray(face_photo())
+    photo = photo.resize((face_width, round(face_width * photo.height / photo.width)))
+    canvas = Image.new("RGB", (size[1], size[0]), (background,) * 3)
+    canvas.paste(photo, at)
+    return np.asarray(canvas)
+
+
+@pytest.fixture(scope="session")
+def face_bundle(tmp_path_factory) -> Path:
+    """An untrained padnet face bundle (32 px crops at scales 1.0 and 2.7): the pipeline, not the skill."""
+    from spoofguard.inference.bundle import save_bundle
+    from spoofguard.modalities import Preprocessing
+    from spoofguard.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("padnet", classes=["bona_fide", "attack"], in_chans=3)
+    pre = Preprocessing("face", 32, crop="face", face_scales=[1.0, 2.7], face_detector="mtcnn")
+    return save_bundle(tmp_path_factory.mktemp("face") / "model.safetensors", model,
+                       {"classes": ["bona_fide", "attack"], "preprocessing": pre.to_dict(), "threshold": 0.5})

@@ -32,6 +32,9 @@ class SampleDataset(Dataset):
     (``all_views=False``); for validation, ``all_views=True`` lists every view the detector would
     score, so dev figures are computed on exactly the inputs used at inference.
 
+    Face crops: ``sources`` (path -> Source, from :func:`face_sources`) holds each sample's crops,
+    found once before training; the face detector never runs per epoch.
+
     Decoded captures may be kept in memory (``cache``); ``augment`` (a callable on uint8 arrays) is
     applied after the cache, so every epoch sees fresh augmentations. ``attack_simulation`` (a
     probability, faces only) turns a bona fide sample into a simulated print / replay / cut-out
@@ -39,7 +42,8 @@ class SampleDataset(Dataset):
     """
 
     def __init__(self, samples: list[Sample], class_names: list[str], preprocessing: Preprocessing, cache: bool = False,
-                 augment=None, attack_simulation: float = 0.0, views_per_sample: int = 1, all_views: bool = False):
+                 augment=None, attack_simulation: float = 0.0, views_per_sample: int = 1, all_views: bool = False,
+                 sources: dict[str, Source] | None = None):
         self.samples = list(samples)
         self.sample_targets = [class_index(s, class_names) for s in self.samples]
         self.preprocessing = preprocessing
@@ -48,8 +52,9 @@ class SampleDataset(Dataset):
         self._attack = class_names.index("attack") if "attack" in class_names else None
         self._rng: np.random.Generator | None = None
         self._cache: dict[int, Source] | None = {} if cache else None
+        self._sources = sources or {}
         if all_views and preprocessing.crop != "whole":
-            self.index = [(i, corner) for i in range(len(self.samples)) for corner in preprocessing.views(self.source(i)).corners]
+            self.index = [(i, key) for i in range(len(self.samples)) for key in preprocessing.view_keys(self.source(i))]
         else:
             self.index = [(i, None) for i in range(len(self.samples)) for _ in range(max(1, int(views_per_sample)))]
         self.targets = [self.sample_targets[i] for i, _ in self.index]
@@ -58,20 +63,23 @@ class SampleDataset(Dataset):
         return len(self.index)
 
     def source(self, i: int) -> Source:
+        path = self.samples[i].path
+        if path in self._sources:
+            return self._sources[path]
         src = self._cache.get(i) if self._cache is not None else None
         if src is None:
-            src = self.preprocessing.source(self.samples[i].path)
+            src = self.preprocessing.source(path, keep_frame=self.preprocessing.crop != "face")
             if self._cache is not None:
                 self._cache[i] = src
         return src
 
     def __getitem__(self, j: int):
-        i, corner = self.index[j]
+        i, key = self.index[j]
         src = self.source(i)
-        if corner is None:
+        if key is None:
             a = self.preprocessing.training_view(src, self._random())
         else:
-            a = self.preprocessing.view_at(src, corner)
+            a = self.preprocessing.view_at(src, key)
         target = self.targets[j]
         if self.attack_simulation and target == 0 and self._random().random() < self.attack_simulation:
             from spoofguard.data.synth.face import FACE_SPECIES, PRIOR_EYES, simulate_attack
@@ -105,6 +113,29 @@ def check_images(manifest: Manifest, channels: int, workers: int = 4) -> tuple[M
     good = [s for s, p in zip(manifest, problems) if p is None]
     bad = [(s.path, p) for s, p in zip(manifest, problems) if p is not None]
     return Manifest(good), bad
+
+
+def face_sources(manifest: Manifest, preprocessing: Preprocessing, cache=None, progress=None
+                 ) -> tuple[Manifest, dict[str, Source], list[tuple[str, str]]]:
+    """Find the face in every sample once (through the on-disk detection ``cache``) and keep only its
+    crops. Returns the samples with a face, their sources by path, and (path, reason) for the others."""
+    from spoofguard.modalities.face import DetectionCache
+
+    cache = cache if cache is not None else DetectionCache()
+    sources, missing = {}, []
+    for k, s in enumerate(manifest):
+        try:
+            src = preprocessing.source(s.path, detection_cache=cache, keep_frame=False)
+        except SpoofguardError as e:
+            missing.append((s.path, str(e)))
+            continue
+        if src.crops is None:
+            missing.append((s.path, "no face found"))
+        else:
+            sources[s.path] = src
+        if progress:
+            progress(k + 1, len(manifest))
+    return Manifest([s for s in manifest if s.path in sources]), sources, missing
 
 
 def balanced_sampler_weights(targets: list[int]) -> torch.Tensor:

@@ -43,7 +43,7 @@ class Threshold:
 
 
 def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[ScoreTable, list[tuple[str, str]]]:
-    """Score every sample; unreadable ones are returned as (path, reason), not scored."""
+    """Score every sample; unreadable ones (and faces not found) are returned as (path, reason), not scored."""
     root = common_root(manifest.samples)
     rows, failed = [], []
     samples = list(manifest)
@@ -53,6 +53,9 @@ def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[S
         for s, r in zip(chunk, results):
             if isinstance(r, SpoofguardError):
                 failed.append((s.path, str(r)))
+                continue
+            if r.score is None:  # e.g. no face found: a failure to acquire, listed, never a made-up score
+                failed.append((s.path, f"{s.path}: {r.note}"))
                 continue
             rel = os.path.relpath(s.path, root) if root else s.path
             rows.append({"sample_id": Path(rel).as_posix(), "path": s.path, "label": s.label, "species": s.species,

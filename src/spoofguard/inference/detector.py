@@ -5,9 +5,13 @@ threshold, and returns a :class:`Prediction`: the score (probability of bona fid
 bona fide), the verdict (``bona_fide`` when score >= threshold, else ``attack``), the threshold and
 the probability of every class.
 
-A capture is looked at through the bundle's views (the whole image, or native-resolution fingerprint
-patches of the foreground); the views' class probabilities are fused by their mean, and the
-prediction keeps where each view was and its score, for :meth:`Prediction.heatmap`.
+A capture is looked at through the bundle's views (the whole image, native-resolution fingerprint
+patches of the foreground, or a face at its context scales); the views' class probabilities are fused
+by their mean, and the prediction keeps where each view was and its score, for
+:meth:`Prediction.heatmap`. A face capture without a face gives ``verdict="no_face"`` and no score.
+
+A bundle has one model; an imported ONNX ensemble (``spoofguard import-onnx``) has several
+*members*, each with its own input contract, whose bona fide probabilities are averaged.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import numpy as np
 from spoofguard.errors import SpoofguardError
 
 BACKENDS = ("auto", "torch", "onnx")
+NO_FACE = "no_face"
 
 
 @dataclass
 class Prediction:
-    score: float
-    verdict: str
+    score: float | None  # None when there was nothing to score (no face found)
+    verdict: str  # "bona_fide" | "attack" | "no_face"
     threshold: float
     probabilities: dict[str, float]
     region: tuple[int, int, int, int] | None = None  # (x, y, w, h) of what was looked at
@@ -35,6 +40,8 @@ class Prediction:
     view_corners: list[tuple[int, int]] = field(default_factory=list)  # (y, x) of each view
     view_size: int = 0  # side of a view in capture pixels
     image_shape: tuple[int, int] = (0, 0)  # (H, W) of the capture
+    faces: int | None = None  # face models: faces found in the capture (the largest is scored)
+    note: str = ""  # e.g. why there is no score
 
     @property
     def is_bona_fide(self) -> bool:
@@ -42,9 +49,15 @@ class Prediction:
 
     def heatmap(self) -> np.ndarray:
         """``float32 (H, W)`` over the capture: mean score of the views covering each pixel (NaN where
-        no view looked; low = looks like an attack)."""
+        no view looked; low = looks like an attack). A face's score covers its box."""
         from spoofguard.modalities.fingerprint import patch_heatmap
 
+        if self.faces is not None:
+            heat = np.full(self.image_shape, np.nan, np.float32)
+            if self.region and self.score is not None:
+                x, y, w, h = self.region
+                heat[y : y + h, x : x + w] = self.score
+            return heat
         return patch_heatmap(self.image_shape, self.view_corners, self.view_size, self.view_scores)
 
     def to_dict(self) -> dict:
@@ -69,6 +82,27 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+@dataclass
+class Member:
+    """One model of a bundle: its input contract and how to read its output. Our own bundles have
+    one member whose outputs are the bundle's classes (``bona_fide_index=None``)."""
+
+    preprocessing: object  # Preprocessing
+    input: str = "input"
+    output: str | None = None  # None: the model's first output
+    bona_fide_index: int | None = None
+    output_kind: str = "logits"  # "logits" | "probabilities"
+
+
+def members_of(metadata: dict) -> list[Member]:
+    from spoofguard.modalities import Preprocessing
+
+    if "members" not in metadata:
+        return [Member(Preprocessing.from_dict(metadata["preprocessing"]))]
+    return [Member(Preprocessing.from_dict(m["preprocessing"]), m["input"], m["output"], int(m["bona_fide_index"]),
+                   m.get("output_kind", "logits")) for m in metadata["members"]]
+
+
 class TorchRunner:
     """Runs a bundle's torch model: ``uint8 (N, H, W, C)`` views -> class probabilities ``(N, K)``."""
 
@@ -78,39 +112,55 @@ class TorchRunner:
         self.model, self.preprocessing, self.device = model, preprocessing, torch.device(device)
         self.model.to(self.device).eval()
 
-    def __call__(self, arrays: np.ndarray) -> np.ndarray:
+    def __call__(self, arrays) -> np.ndarray:
         import torch
 
+        arrays = arrays if isinstance(arrays, np.ndarray) else arrays[0]
         with torch.inference_mode():
             x = self.preprocessing.normalise(self.preprocessing.to_tensor(arrays)).to(self.device)
             return scores_from_logits(self.model(x))[1]
 
 
 class OnnxRunner:
-    """Runs an exported model on onnxruntime, without torch."""
+    """Runs an exported or imported model on onnxruntime, without torch: one array of views per
+    member (all with the same number of views) -> class probabilities ``(N, K)``."""
 
-    def __init__(self, session, preprocessing):
-        self.session, self.preprocessing = session, preprocessing
-        self.input_name = session.get_inputs()[0].name
+    def __init__(self, session, members: list[Member], batch_size: int | None = None):
+        self.session, self.members, self.batch_size = session, members, batch_size
+        self.preprocessing = members[0].preprocessing
+        if len(members) == 1 and members[0].bona_fide_index is None:
+            members[0].input = session.get_inputs()[0].name
 
-    def __call__(self, arrays: np.ndarray) -> np.ndarray:
-        (logits,) = self.session.run(None, {self.input_name: self.preprocessing.to_input(arrays)})
-        return softmax(np.asarray(logits))
+    def __call__(self, arrays) -> np.ndarray:
+        arrays = [arrays] if isinstance(arrays, np.ndarray) else list(arrays)
+        if self.batch_size and len(arrays[0]) > self.batch_size:  # a model that only takes batches of its own size
+            step = self.batch_size
+            return np.concatenate([self([a[i : i + step] for a in arrays]) for i in range(0, len(arrays[0]), step)])
+        feeds = {m.input: m.preprocessing.to_input(a) for m, a in zip(self.members, arrays)}
+        outputs = self.session.run([m.output for m in self.members] if self.members[0].output else None, feeds)
+        if self.members[0].bona_fide_index is None:
+            return softmax(np.asarray(outputs[0]))
+        bona = np.mean([(softmax(np.asarray(o)) if m.output_kind == "logits" else np.asarray(o, np.float32))[:, m.bona_fide_index]
+                        for m, o in zip(self.members, outputs)], axis=0)
+        return np.stack([bona, 1.0 - bona], axis=1).astype(np.float32)
 
 
 class Detector:
     """``Detector(bundle)`` or ``Detector.from_file(path, backend="auto"|"torch"|"onnx")``.
 
-    A ``.safetensors`` bundle runs on torch; a ``.onnx`` file written by ``spoofguard export`` runs on
-    onnxruntime without importing torch (its metadata travels inside the ONNX file). ``backend="onnx"``
-    with a ``.safetensors`` bundle exports it to ONNX in memory first.
+    A ``.safetensors`` bundle runs on torch; a ``.onnx`` file written by ``spoofguard export`` or
+    ``spoofguard import-onnx`` runs on onnxruntime without importing torch (its metadata travels
+    inside the ONNX file). ``backend="onnx"`` with a ``.safetensors`` bundle exports it in memory.
+
+    Face models find faces with the bundle's face detector; ``face_finder`` puts another in its place
+    (e.g. ``FaceFinder("yunet", "yunet.onnx")``) and ``precropped=True`` takes every input as a face
+    crop already.
     """
 
-    def __init__(self, bundle, device: str = "cpu", session=None, metadata: dict | None = None):
+    def __init__(self, bundle, device: str = "cpu", session=None, metadata: dict | None = None,
+                 face_finder=None, precropped: bool = False):
         """``bundle``: a Bundle or a path to one (torch); or, with an onnxruntime ``session`` and its
         ``metadata``, the path the ONNX model came from."""
-        from spoofguard.modalities import Preprocessing
-
         if session is None:
             from spoofguard.inference.bundle import Bundle, load_bundle
 
@@ -118,19 +168,23 @@ class Detector:
             metadata = bundle.metadata
         self.bundle = bundle
         self.metadata = metadata
-        self.preprocessing = Preprocessing.from_dict(metadata["preprocessing"])
+        self.members = members_of(metadata)
+        self.preprocessing = self.members[0].preprocessing
         if session is None:
             self.backend, self.runner = "torch", TorchRunner(bundle.model, self.preprocessing, device)
         else:
-            self.backend, self.runner = "onnx", OnnxRunner(session, self.preprocessing)
+            self.backend, self.runner = "onnx", OnnxRunner(session, self.members, metadata.get("batch_size"))
         self.classes = list(metadata["classes"])
         self.threshold = float(metadata["threshold"])
         self.modality = self.preprocessing.modality
         self.path = str(getattr(bundle, "path", bundle))
         self.architecture = metadata.get("architecture", {}).get("name", "unknown")
+        self.face_finder = face_finder
+        self.precropped = precropped
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, backend: str = "auto", device: str = "cpu") -> "Detector":
+    def from_file(cls, path: str | os.PathLike, backend: str = "auto", device: str = "cpu", **options) -> "Detector":
+        """``options``: ``face_finder``, ``precropped`` (see the class)."""
         if backend not in BACKENDS:
             raise SpoofguardError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
         path = Path(path)  # a run folder resolves to its model.safetensors in load_bundle
@@ -140,16 +194,32 @@ class Detector:
             from spoofguard.inference.onnx_model import load_onnx
 
             session, metadata = load_onnx(path)
-            return cls(str(path), session=session, metadata=metadata)
+            return cls(str(path), session=session, metadata=metadata, **options)
         if backend == "onnx":
             from spoofguard.inference.onnx_model import onnx_session_for_bundle
 
             session, metadata = onnx_session_for_bundle(path)
-            return cls(str(path), session=session, metadata=metadata)
-        return cls(path, device=device)
+            return cls(str(path), session=session, metadata=metadata, **options)
+        return cls(path, device=device, **options)
+
+    @property
+    def uses_faces(self) -> bool:
+        return self.preprocessing.crop == "face"
+
+    def source(self, image):
+        """Decode a capture (and find its faces) once, for every member's views."""
+        return self.preprocessing.source(image, finder=self.face_finder, precropped=self.precropped)
 
     def predict(self, image) -> Prediction:
+        """One capture -> one :class:`Prediction` (face models: the largest face)."""
         return self.predict_batch([image])[0]
+
+    def predict_faces(self, image) -> list[Prediction]:
+        """Face models: one prediction per face found, largest first (``[]`` when there is none)."""
+        src = self.source(image)
+        if not self.uses_faces or not src.faces:
+            return [] if self.uses_faces else [self._predict_sources([src])[0]]
+        return self._predict_sources([src] * len(src.faces), faces=list(range(len(src.faces))))
 
     def predict_batch(self, images, batch_size: int = 32, errors: str = "raise") -> list:
         """Predictions for many images. ``errors="collect"`` puts the SpoofguardError of an input that
@@ -160,19 +230,38 @@ class Detector:
             chunk: list = []
             for im in images[start : start + batch_size]:
                 try:
-                    chunk.append(self.preprocessing.views(im))
+                    chunk.append(self.source(im))
                 except SpoofguardError as e:
                     if errors == "raise":
                         raise
                     chunk.append(e)
-            pending = [(i, v) for i, v in enumerate(chunk) if not isinstance(v, SpoofguardError)]
-            probs = run_views(self.runner, [v for _, v in pending], batch_size)
-            for (i, views), p in zip(pending, probs):
-                chunk[i] = self._result(views, p)
+            pending = [i for i, c in enumerate(chunk) if not isinstance(c, SpoofguardError)]
+            for i, p in zip(pending, self._predict_sources([chunk[i] for i in pending], batch_size=batch_size)):
+                chunk[i] = p
             out.extend(chunk)
         return out
 
-    def _result(self, views, probs: np.ndarray) -> Prediction:
+    def predict_video(self, path, max_frames: int | None = 32, every: int | None = None, aggregate: str = "mean"):
+        """Frames sampled evenly (or ``every`` N-th), each through the modality pipeline; the video's
+        score is the ``aggregate`` (mean | median | max | min) of the frames that could be scored."""
+        from spoofguard.inference.video import predict_video
+
+        return predict_video(self, path, max_frames=max_frames, every=every, aggregate=aggregate)
+
+    def _predict_sources(self, sources: list, faces: list[int] | None = None, batch_size: int = 32) -> list[Prediction]:
+        faces = faces or [0] * len(sources)
+        views = [[m.preprocessing.views(src, face=f) for m in self.members] for src, f in zip(sources, faces)]
+        probs = run_views(self.runner, [v for v in views if len(v[0].arrays)], batch_size)
+        out, k = [], 0
+        for src, v in zip(sources, views):
+            if len(v[0].arrays):
+                out.append(self._result(v[0], probs[k], src))
+                k += 1
+            else:
+                out.append(self._no_face(v[0], src))
+        return out
+
+    def _result(self, views, probs: np.ndarray, src=None) -> Prediction:
         fused = fuse(probs)
         score = float(fused[0])
         return Prediction(
@@ -186,7 +275,20 @@ class Detector:
             view_corners=[tuple(c) for c in views.corners],
             view_size=views.size,
             image_shape=tuple(views.shape),
+            faces=len(src.faces) if src is not None and src.faces is not None else None,
         )
+
+    def _no_face(self, views, src) -> Prediction:
+        grey = src.array is not None and _is_grey(src.array)
+        note = "no face found" + (" (the input is a grey picture: is it a fingerprint? this is a face model)" if grey else "")
+        return Prediction(score=None, verdict=NO_FACE, threshold=self.threshold, probabilities={}, region=None, views=0,
+                          image_shape=tuple(views.shape), faces=0, note=note)
+
+
+def _is_grey(a: np.ndarray) -> bool:
+    from spoofguard.modalities.preprocessing import colourfulness
+
+    return a.shape[2] == 1 or colourfulness(a) < 2.0
 
 
 def fuse(probs: np.ndarray) -> np.ndarray:
@@ -200,11 +302,15 @@ def view_probabilities(model, preprocessing, views: list, device="cpu", batch_si
 
 
 def run_views(runner, views: list, batch_size: int = 32) -> list[np.ndarray]:
-    """Class probabilities ``(n_views, n_classes)`` for each capture's views, batched across captures."""
+    """Class probabilities ``(n_views, n_classes)`` for each capture's views, batched across captures.
+    An entry is a capture's Views, or a list of them (one per member of an ensemble)."""
     if not views:
         return []
-    arrays = np.concatenate([v.arrays for v in views])
-    chunks = [runner(arrays[start : start + batch_size]) for start in range(0, len(arrays), batch_size)]
-    probs = np.concatenate(chunks)
-    bounds = np.cumsum([0] + [len(v.arrays) for v in views])
+    per_member = [v if isinstance(v, list) else [v] for v in views]
+    arrays = [np.concatenate([v[m].arrays for v in per_member]) for m in range(len(per_member[0]))]
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise SpoofguardError("the members of this ensemble cut different numbers of views; each member needs exactly one face scale.")
+    probs = np.concatenate([runner([a[start : start + batch_size] for a in arrays]) for start in range(0, n, batch_size)])
+    bounds = np.cumsum([0] + [len(v[0].arrays) for v in per_member])
     return [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]

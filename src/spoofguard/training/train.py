@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from spoofguard.data.dataset import SampleDataset, balanced_sampler_weights, check_images
+from spoofguard.data.dataset import SampleDataset, balanced_sampler_weights, check_images, face_sources
 from spoofguard.data.manifest import Manifest, write_manifest
 from spoofguard.data.protocols import check_trainable, split_manifest, split_summary
 from spoofguard.data.scan import file_hashes, find_duplicates
@@ -50,7 +50,10 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     input_size: int | None = None
-    crop: str | None = None  # "whole" | "patches"; None = the model's default for the modality
+    crop: str | None = None  # "whole" | "patches" | "face"; None = the model's default for the modality
+    face_scales: list[float] | None = None  # face crops: context scales around the box (default 2.7)
+    face_detector: str = "auto"  # auto | mtcnn | haar
+    precropped: bool = False  # faces: the images are face crops already (looked at whole)
     patches_per_image: int = 4  # patches mode: random patches drawn per training image per epoch
     model_kwargs: dict = field(default_factory=dict)
     protocol: str = "auto"
@@ -106,7 +109,13 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.crop is not None and cfg.crop not in CROPS:
         raise SpoofguardError(f"--crop must be one of {', '.join(CROPS)} (got {cfg.crop!r}).")
     if cfg.crop == "patches" and cfg.modality != "fingerprint":
-        raise SpoofguardError("--crop patches is the fingerprint pipeline; faces are looked at whole.")
+        raise SpoofguardError("--crop patches is the fingerprint pipeline; faces are looked at as face crops (or whole with --precropped).")
+    if (cfg.crop == "face" or cfg.precropped or cfg.face_scales) and cfg.modality != "face":
+        raise SpoofguardError("--crop face, --face-scales and --precropped are for --modality face.")
+    if cfg.precropped and cfg.crop not in (None, "whole"):
+        raise SpoofguardError("--precropped looks at the whole image; it cannot be combined with --crop.")
+    if cfg.face_detector == "yunet":
+        raise SpoofguardError("training finds faces with mtcnn or haar (their weights ship with the packages); YuNet is for prediction (--face-model).")
     if not isinstance(cfg.patches_per_image, int) or cfg.patches_per_image < 1:
         raise SpoofguardError(f"--patches-per-image must be at least 1 (got {cfg.patches_per_image}).")
     parse_threshold_rule(cfg.threshold_rule)
@@ -168,6 +177,19 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         say(f"warning: skipped {len(unreadable)} unreadable image(s):")
         for p, why in unreadable[:10]:
             say(f"  {p}: {why}")
+    faces: dict = {}
+    if pre.crop == "face":  # the face detector runs once per image (cached on disk by file hash), not per epoch
+        t_faces = time.time()
+        manifest, faces, no_face = face_sources(manifest, pre)
+        say(f"faces found in {len(faces)} image(s) in {time.time() - t_faces:.0f} s (detector {pre.face_detector}, scales {pre.face_scales})")
+        if not faces:
+            raise SpoofguardError(f"{cfg.data}: no face found in any of the {len(no_face)} image(s). If they are face crops already, "
+                                  "pass --precropped; otherwise check the images show faces (detector: --face-detector mtcnn | haar).")
+        if no_face:
+            skipped += no_face
+            say(f"warning: skipped {len(no_face)} image(s) without a face:")
+            for p, why in no_face[:10]:
+                say(f"  {p}: {why}")
     if len({s.label for s in manifest}) < 2:
         raise SpoofguardError(
             f"{cfg.data}: all {len(manifest)} usable samples are {manifest[0].label if len(manifest) else 'missing'}; "
@@ -193,9 +215,9 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **_size_kwargs(cfg, pre), **cfg.model_kwargs)
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
-    views = cfg.patches_per_image if pre.crop == "patches" else 1
-    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views)
-    dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True)
+    views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
+    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces)
+    dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True, sources=faces)
     workers = cfg.workers if cfg.workers is not None else 0
     sampler = None
     if cfg.balanced:
@@ -227,7 +249,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         deterministic=False,
     )
     what = (f"{len(train_ds.samples)} train / {len(dev_ds.samples)} dev images"
-            + (f" as {pre.input_size}px patches ({len(train_ds)} train draws / {len(dev_ds)} dev patches per epoch)" if pre.crop == "patches" else ""))
+            + (f" as {pre.input_size}px patches ({len(train_ds)} train draws / {len(dev_ds)} dev patches per epoch)" if pre.crop == "patches" else "")
+            + (f" as {pre.input_size}px face crops at scale(s) {', '.join(f'{k:g}' for k in pre.face_scales)}" if pre.crop == "face" else ""))
     say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), {what}, classes {classes}")
     trainer.fit(module, train_dl, dev_dl, ckpt_path=str(out / run_folder.LAST_CKPT) if resuming else None, weights_only=True)
     if trainer.interrupted:
@@ -282,9 +305,13 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
 def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
     """The input contract of a new model: the modality's views at the model's (or the user's) size."""
     info = model_info(cfg.model)
-    crop = cfg.crop or (info.get("fingerprint_crop", "whole") if cfg.modality == "fingerprint" else "whole")
+    if cfg.modality == "fingerprint":
+        crop = cfg.crop or info.get("fingerprint_crop", "whole")
+    else:
+        crop = cfg.crop or ("whole" if cfg.precropped else "face")
     default_size = info.get("fingerprint_patch_size", info["default_input_size"]) if crop == "patches" else info["default_input_size"]
-    return Preprocessing(cfg.modality, cfg.input_size or default_size, crop=crop)
+    return Preprocessing(cfg.modality, cfg.input_size or default_size, crop=crop, face_scales=list(cfg.face_scales or []),
+                         face_detector=cfg.face_detector)
 
 
 def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
@@ -293,11 +320,11 @@ def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
 
 
 def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None, attack_simulation: float = 0.0,
-             views: int = 1, all_views: bool = False) -> SampleDataset:
+             views: int = 1, all_views: bool = False, sources: dict | None = None) -> SampleDataset:
     # decoded images kept in memory when they fit in ~2 GiB (patches keep the native capture: ~500 px a side)
-    per_image = (pre.input_size**2 if pre.crop == "whole" else 600**2) * pre.channels
+    per_image = {"whole": pre.input_size**2, "face": 0}.get(pre.crop, 600**2) * pre.channels  # face crops: preloaded
     return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment,
-                         attack_simulation=attack_simulation, views_per_sample=views, all_views=all_views)
+                         attack_simulation=attack_simulation, views_per_sample=views, all_views=all_views, sources=sources)
 
 
 def _default_precision(accelerator: str) -> str:
