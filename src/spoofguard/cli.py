@@ -87,7 +87,10 @@ def train_cmd(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default: the model's recipe"),
     lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe"),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="default: the model's own (patches: the patch side)"),
-    crop: Optional[str] = typer.Option(None, "--crop", help="whole | patches (fingerprints at native resolution); default: the model's"),
+    crop: Optional[str] = typer.Option(None, "--crop", help="whole | patches (fingerprints at native resolution) | face; default: patches for padnet fingerprints, face for faces"),
+    face_scales: Optional[str] = typer.Option(None, "--face-scales", help="faces: context scales around the face box, e.g. 1.0,2.7 (default 2.7)"),
+    precropped: bool = typer.Option(False, "--precropped", help="faces: the images are face crops already (looked at whole, no detection)"),
+    face_detector: str = typer.Option("auto", "--face-detector", help="faces: auto | mtcnn | haar"),
     patches_per_image: int = typer.Option(4, "--patches-per-image", help="patches: random patches per training image per epoch"),
     protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest"),
     seed: int = typer.Option(0, "--seed"),
@@ -116,7 +119,8 @@ def train_cmd(
             raise SpoofguardError("--data is required (a dataset folder or a manifest .csv).")
         cfg = training.TrainConfig(
             data=data, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-            input_size=input_size, crop=crop, patches_per_image=patches_per_image, model_kwargs={"theta": theta} if theta is not None else {}, protocol=protocol,
+            input_size=input_size, crop=crop, patches_per_image=patches_per_image, face_scales=_floats(face_scales, "--face-scales"),
+            precropped=precropped, face_detector=face_detector, model_kwargs={"theta": theta} if theta is not None else {}, protocol=protocol,
             seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
             augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
             workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
@@ -132,39 +136,104 @@ def train_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder), or an exported .onnx"),
-    inputs: List[Path] = typer.Argument(..., help="image files or folders"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+    bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder), or an .onnx from export / import-onnx"),
+    inputs: List[str] = typer.Argument(..., help="images, videos (mp4 avi mov webm), folders or glob patterns ('caps/**/*.jpg')"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object per line"),
     backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx"),
+    all_faces: bool = typer.Option(False, "--all-faces", help="face models: one result per face (default: the largest face)"),
+    precropped: bool = typer.Option(False, "--precropped", help="face models: the inputs are face crops already (no detection)"),
+    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="auto | mtcnn | haar | yunet (default: the bundle's)"),
+    face_model: Optional[Path] = typer.Option(None, "--face-model", help="YuNet .onnx for --face-detector yunet"),
+    max_frames: int = typer.Option(32, "--max-frames", help="videos: frames sampled evenly over the video"),
+    every: Optional[int] = typer.Option(None, "--every", help="videos: every N-th frame instead (at most --max-frames)"),
+    aggregate: str = typer.Option("mean", "--aggregate", help="videos: mean | median | max | min of the frame scores"),
+    heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="folder for one explanation picture per image"),
 ):
-    """Score images with a bundle: score (higher = more bona fide), verdict, class probabilities."""
-    from spoofguard.inference.detector import Detector
+    """Score captures: score (higher = more bona fide), verdict, what was looked at.
 
-    detector = Detector.from_file(bundle, backend=backend)
-    paths = _image_files(inputs)
-    failures, rows = 0, []
-    for p in paths:
-        try:
-            r = detector.predict(p)
-            row = {"input": str(p), **r.to_dict()}
-            if not as_json:  # the per-patch lists are for machines
-                row = {k: v for k, v in row.items() if k not in ("view_scores", "view_corners")}
-        except SpoofguardError as e:
-            failures += 1
-            row = {"input": str(p), "error": str(e)}
-        rows.append(row)
+    Exit status 0 when every input was processed (a capture without a face is a result, not a
+    failure), 1 when some failed (they are named), 2 on usage errors."""
+    from spoofguard.inference.detector import Detector
+    from spoofguard.inference.inputs import expand_inputs, predict_inputs
+
+    detector = Detector.from_file(bundle, backend=backend, **_face_options(face_detector, face_model, precropped))
+    files, problems = expand_inputs(inputs)
+    if not files and not problems:
+        raise SpoofguardError("no inputs.")
+    t = Table()
+    for c in ("input", "score", "verdict", "looked at", "note"):
+        t.add_column(c, overflow="fold")  # never hide which file a row is about
+    failed = [f"{arg}: {why}" for arg, why in problems]
+    for arg, why in problems:
         if as_json:
-            print(json.dumps(row))
+            print(json.dumps({"input": arg, "error": why}))
+        else:
+            t.add_row(arg, "-", "-", "", "[red]failed[/] (below)")
+    for r in predict_inputs(detector, files, all_faces=all_faces, max_frames=max_frames, every=every, aggregate=aggregate):
+        if r.failed:
+            failed.append(r.error)
+        if as_json:
+            print(json.dumps(r.to_dict()))
+        else:
+            t.add_row(*_predict_row(r))
+        if heatmaps and not r.failed and r.kind == "image" and r.prediction.score is not None:
+            from spoofguard.inference.explain import save_overlay
+
+            name = Path(r.input).stem + (f"-face{r.face}" if r.face else "") + ".png"
+            save_overlay(r.input, r.prediction, heatmaps / name)
     if not as_json:
-        t = Table()
-        for c in ("input", "score", "verdict", "note"):
-            t.add_column(c)
-        for r in rows:
-            t.add_row(r["input"], _fmt(r.get("score")), r.get("verdict", "-"), r.get("error", ""))
         console.print(t)
-    if failures:
-        print(f"{failures} of {len(paths)} input(s) failed", file=sys.stderr)
+        if heatmaps:
+            print(f"explanations: {heatmaps}/")
+    if failed:
+        print(f"{len(failed)} input(s) failed:", file=sys.stderr)
+        for why in failed[:50]:
+            print(f"  {why}", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def _face_options(face_detector: str | None, face_model: Path | None, precropped: bool) -> dict:
+    options: dict = {"precropped": precropped}
+    if face_model and not face_detector:
+        face_detector = "yunet"
+    if face_detector:
+        from spoofguard.modalities.face import FaceFinder
+
+        options["face_finder"] = FaceFinder(face_detector, model_path=str(face_model) if face_model else None)
+    return options
+
+
+def _predict_row(r) -> list[str]:
+    name = _short(r.input) + (f" (face {r.face + 1})" if r.face is not None else "")
+    if r.failed:
+        return [name, "-", "-", "", "[red]failed[/] (below)"]
+    p = r.prediction
+    if r.kind == "video":
+        looked = f"{len(p.frames) - len(p.frames_without_face)}/{len(p.frames)} frames"
+    elif p.region:
+        x, y, w, h = p.region
+        looked = f"{'face' if p.faces is not None else 'region'} {w}x{h} at ({x},{y})" + (f", {p.views} patches" if p.views > 1 and p.faces is None else "")
+    else:
+        looked = ""
+    colour = {"bona_fide": "green", "attack": "red"}.get(p.verdict, "yellow")
+    return [name, _fmt(p.score), f"[{colour}]{p.verdict}[/]", looked, p.note]
+
+
+@app.command("import-onnx")
+def import_onnx_cmd(
+    models: List[Path] = typer.Argument(None, help="the ONNX model(s), in the order of the spec's members (default: the spec's model: entries)"),
+    spec: Path = typer.Option(..., "--spec", help="YAML: input size, channel order, pixel range, mean/std, crop scale, border, bona fide output, per model"),
+    output: Path = typer.Option(..., "-o", "--output", help="the .onnx to write (one file, metadata inside)"),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Bring your own ONNX model(s): wrap third-party PAD models as one spoofguard model."""
+    from spoofguard.inference.import_onnx import import_onnx
+
+    if output.exists() and not overwrite:
+        raise SpoofguardError(f"{output} exists; pass --overwrite to replace it.")
+    out = import_onnx(list(models or []), spec, output)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); use it like any model:\n"
+          f"  spoofguard predict {out} IMAGES\n  spoofguard evaluate {out} --data MANIFEST --out REPORT")
 
 
 @app.command("score")
@@ -340,22 +409,70 @@ def demo_cmd(
 def export_cmd(
     bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder)"),
     onnx: Path = typer.Option(..., "--onnx", help="the .onnx file to write"),
-    check: List[Path] = typer.Option([], "--check", help="real images (or a folder) for the parity check"),
+    check: List[str] = typer.Option([], "--check", help="real images (files, folders, patterns) for the parity check and int8 calibration"),
+    int8: bool = typer.Option(False, "--int8", help="also write an int8 model (static quantisation calibrated on --check) as NAME.int8.onnx"),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
     """Export a bundle to a self-contained ONNX model (dynamic batch, metadata inside) and check parity."""
+    from spoofguard.inference.inputs import expand_inputs
     from spoofguard.inference.onnx_model import export_onnx, parity
 
-    if onnx.exists() and not overwrite:
-        raise SpoofguardError(f"{onnx} exists; pass --overwrite to replace it.")
+    int8_path = onnx.with_name(onnx.stem + ".int8.onnx")
+    for p in [onnx] + ([int8_path] if int8 else []):
+        if p.exists() and not overwrite:
+            raise SpoofguardError(f"{p} exists; pass --overwrite to replace it.")
+    images, problems = expand_inputs(check, per_folder=64, videos=False)
+    if problems:
+        raise SpoofguardError("--check " + "; ".join(f"{a}: {why}" for a, why in problems))
+    if int8 and not images:
+        raise SpoofguardError("--int8 calibrates the int8 model on real inputs: give some with --check IMAGES (a folder of typical captures).")
     export_onnx(bundle, onnx)
-    r = parity(bundle, onnx, [str(p) for p in _image_files(check, per_folder=32)])
+    r = parity(bundle, onnx, [str(p) for p in images[:32]])
     real = f"{r.real_max_abs_diff:.2e} on {r.n_real} real image(s)" if r.real_max_abs_diff is not None else "no real images given (--check)"
     console.print(f"wrote {onnx} ({onnx.stat().st_size / 1e6:.1f} MB)\n"
-                  f"parity, max |score torch - score onnx|: {r.random_max_abs_diff:.2e} on {r.n_random} random inputs; {real}\n"
-                  f"use it:  spoofguard predict {onnx} IMAGES   (onnxruntime, no torch)")
+                  f"parity, max |score torch - score onnx|: {r.random_max_abs_diff:.2e} on {r.n_random} random inputs; {real}")
     if max(r.random_max_abs_diff, r.real_max_abs_diff or 0.0) > 1e-4:
         raise SpoofguardError(f"the exported model disagrees with the bundle (max |delta score| > 1e-4); do not use {onnx}.")
+    if int8:
+        from spoofguard.inference.detector import Detector
+        from spoofguard.inference.quantize import agreement, calibration_inputs, quantize_onnx
+
+        quantize_onnx(onnx, int8_path, calibration_inputs(Detector.from_file(onnx), [str(p) for p in images]))
+        a = agreement(onnx, int8_path, [str(p) for p in images])
+        speed = f", {a.speedup:.2f}x the float model's speed at batch 32" if a.speedup else ""
+        console.print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB)\n"
+                      f"int8 vs float on {a.n} input(s): verdicts agree on {100 * a.verdict_agreement:.1f} %, "
+                      f"max |delta score| {a.max_abs_diff:.4f}, mean {a.mean_abs_diff:.4f}{speed}")
+    console.print(f"use it:  spoofguard predict {onnx} IMAGES   (onnxruntime, no torch)")
+
+
+@app.command("bench")
+def bench_cmd(
+    models: List[Path] = typer.Argument(..., help="bundles (.safetensors: torch and onnx) or .onnx models, compared in one run"),
+    frame: Optional[Path] = typer.Option(None, "--frame", help="face models: the frame for the end-to-end pipeline (default: a 640x480 frame with a sample portrait)"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="torch | onnx (default: every backend the model runs on)"),
+    seconds: float = typer.Option(2.0, "--seconds", help="time per throughput measurement"),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Speed: latency p50/p95 at batch 1, throughput at batch 32, face pipeline frames/s (640x480)."""
+    from spoofguard.data.images import load_image
+    from spoofguard.inference.bench import bench
+
+    image = load_image(frame, 3) if frame else None
+    rows = [r for m in models for r in bench(m, [backend] if backend else None, frame=image, seconds=seconds)]
+    if as_json:
+        for r in rows:
+            print(json.dumps(r.to_dict()))
+        return
+    t = Table(title="speed on this machine", title_justify="left", caption_justify="left",
+              caption="p50/p95: one capture at batch 1, model alone; /s: captures per second at batch 32; "
+                      "fps: the face pipeline (detect + crop + classify) on a 640x480 frame")
+    for c in ("model", "backend", "p50 ms", "p95 ms", "/s", "views", "fps", "detector"):
+        t.add_column(c, justify="left" if c in ("model", "backend", "detector") else "right")
+    for r in rows:
+        t.add_row(Path(r.model).name, r.backend, f"{r.latency_p50_ms:.2f}", f"{r.latency_p95_ms:.2f}", f"{r.throughput:.0f}",
+                  str(r.views_per_capture), "-" if r.pipeline_fps is None else f"{r.pipeline_fps:.1f}", r.face_detector)
+    console.print(t)
 
 
 @app.command("info")
@@ -366,17 +483,21 @@ def info_cmd(bundle: Path = typer.Argument(..., help="model.safetensors")):
     print(json.dumps(read_metadata(bundle), indent=2))
 
 
-def _image_files(inputs: List[Path], per_folder: int | None = None) -> list[Path]:
-    """Files as given; folders expanded to the image files under them (sorted, at most ``per_folder``)."""
-    from spoofguard.data.images import is_image_file
+def _short(path: str) -> str:
+    """A path relative to the working folder when it lies under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
-    paths: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            paths += sorted(q for q in p.rglob("*") if q.is_file() and is_image_file(q.name))[:per_folder]
-        else:
-            paths.append(p)
-    return paths
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SpoofguardError(f"{option} takes numbers separated by commas, e.g. 1.0,2.7; not {text!r}.") from None
 
 
 def _rel(path: str, root: Path) -> str:

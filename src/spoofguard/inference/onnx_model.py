@@ -34,6 +34,7 @@ def _onnx_bytes(bundle) -> tuple[bytes, dict]:
     import torch
 
     model = bundle.model.float().cpu().eval()
+    model = model.exportable() if hasattr(model, "exportable") else model  # e.g. padnet's folded stem
     pre = bundle.preprocessing
     x = torch.zeros(1, pre.channels, pre.input_size, pre.input_size)
     buf = io.BytesIO()

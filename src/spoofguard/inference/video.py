@@ -1,0 +1,75 @@
+"""Videos through a detector: sampled frames -> per-frame predictions -> one score for the video.
+
+Frames are sampled evenly over the video (or every N-th), each goes through the bundle's modality
+pipeline (face models: the largest face of the frame), and the video's score is an aggregate of the
+scored frames (the mean by default). Frames without a face are reported, not scored; a video in
+which no frame shows a face has no score (``verdict="no_face"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spoofguard.errors import SpoofguardError
+
+AGGREGATES = {"mean": np.mean, "median": np.median, "max": np.max, "min": np.min}
+
+
+@dataclass
+class FramePrediction:
+    index: int  # frame number in the video
+    time_s: float
+    score: float | None  # None: no face in this frame
+    verdict: str
+    region: tuple[int, int, int, int] | None
+
+
+@dataclass
+class VideoPrediction:
+    score: float | None
+    verdict: str  # "bona_fide" | "attack" | "no_face"
+    threshold: float
+    probabilities: dict[str, float]
+    aggregate: str
+    frames: list[FramePrediction] = field(default_factory=list)
+    frames_without_face: list[int] = field(default_factory=list)  # frame numbers
+    video_frames: int = 0  # frames in the video (from its header; 0 if unknown)
+    fps: float = 0.0
+    note: str = ""
+
+    @property
+    def is_bona_fide(self) -> bool:
+        return self.verdict == "bona_fide"
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["frames"] = [{**asdict(f), "region": list(f.region) if f.region else None} for f in self.frames]
+        return d
+
+
+def predict_video(detector, path, max_frames: int | None = 32, every: int | None = None, aggregate: str = "mean") -> VideoPrediction:
+    from spoofguard.modalities.video import probe, read_frames
+
+    if aggregate not in AGGREGATES:
+        raise SpoofguardError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}.")
+    if max_frames is not None and max_frames < 1 or every is not None and every < 1:
+        raise SpoofguardError("max_frames and every must be at least 1.")
+    info = probe(path)
+    frames = read_frames(path, max_frames=max_frames, every=every)
+    preds = detector.predict_batch([f.rgb for f in frames])
+    per_frame = [FramePrediction(f.index, round(f.time_s, 4), p.score, p.verdict, p.region) for f, p in zip(frames, preds)]
+    scored = [p for p in preds if p.score is not None]
+    missing = [f.index for f, p in zip(frames, preds) if p.score is None]
+    common = dict(threshold=detector.threshold, aggregate=aggregate, frames=per_frame, frames_without_face=missing,
+                  video_frames=info.frames, fps=info.fps)
+    if not scored:
+        return VideoPrediction(None, "no_face", probabilities={}, note=f"no face in any of the {len(frames)} sampled frame(s)", **common)
+    combine = AGGREGATES[aggregate]
+    probs = {c: float(combine([p.probabilities[c] for p in scored])) for c in detector.classes}
+    score = float(combine([p.score for p in scored]))
+    note = f"{len(missing)} of {len(frames)} sampled frame(s) without a face" if missing else ""
+    return VideoPrediction(score, "bona_fide" if score >= detector.threshold else "attack", probabilities=probs, note=note, **common)
