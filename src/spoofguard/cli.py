@@ -339,7 +339,7 @@ def synth_fingerprint_cmd(
     """Generate synthetic fingerprints (SFinGe-style) and spoofs of them, in the layout `data scan` reads."""
     from spoofguard.data.scan import count_table
     from spoofguard.data.synth.fingerprint import generate_fingerprints
-    from spoofguard.demo import progress_bar
+    from spoofguard.progress import progress_bar
 
     names = tuple(s.strip() for s in species.split(",") if s.strip())
     with progress_bar("prints") as update:
@@ -470,9 +470,39 @@ def bench_cmd(
     for c in ("model", "backend", "p50 ms", "p95 ms", "/s", "views", "fps", "detector"):
         t.add_column(c, justify="left" if c in ("model", "backend", "detector") else "right")
     for r in rows:
-        t.add_row(Path(r.model).name, r.backend, f"{r.latency_p50_ms:.2f}", f"{r.latency_p95_ms:.2f}", f"{r.throughput:.0f}",
+        t.add_row(_model_name(r.model), r.backend, f"{r.latency_p50_ms:.2f}", f"{r.latency_p95_ms:.2f}", f"{r.throughput:.0f}",
                   str(r.views_per_capture), "-" if r.pipeline_fps is None else f"{r.pipeline_fps:.1f}", r.face_detector)
     console.print(t)
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Path = typer.Argument(..., help="model.safetensors (or its run folder), or an .onnx from export / import-onnx"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", help="server processes (each loads the model)"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="name of the environment variable holding the API key for /api/*"),
+    backend: str = typer.Option("auto", "--backend", help="auto (onnxruntime) | torch | onnx"),
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb"),
+    max_pixels: int = typer.Option(25_000_000, "--max-pixels"),
+    max_video_frames: int = typer.Option(32, "--max-video-frames"),
+    max_video_seconds: float = typer.Option(120.0, "--max-video-seconds"),
+    cors_origin: List[str] = typer.Option([], "--cors-origin", help="allow browser calls from this origin (repeatable); none by default"),
+    no_ui: bool = typer.Option(False, "--no-ui", help="do not mount the Gradio UI at /ui"),
+):
+    """Serve a model over HTTP: upload page at /, JSON API at /api/v1, Gradio UI at /ui, docs at /docs."""
+    import os
+
+    from spoofguard.serve.run import serve
+
+    if api_key_env and not os.environ.get(api_key_env):
+        raise SpoofguardError(f"--api-key-env {api_key_env}: that environment variable is not set (or empty).")
+    if not model.exists():
+        raise SpoofguardError(f"{model}: no such model file.")
+    limits = {"max_upload_bytes": int(max_upload_mb * 1024 * 1024), "max_pixels": max_pixels, "max_video_frames": max_video_frames,
+              "max_video_seconds": max_video_seconds}
+    serve(str(model), host=host, port=port, workers=workers, api_key_env=api_key_env, backend=backend, limits=limits,
+          cors_origins=list(cors_origin), ui=not no_ui)
 
 
 @app.command("info")
@@ -481,6 +511,12 @@ def info_cmd(bundle: Path = typer.Argument(..., help="model.safetensors")):
     from spoofguard.inference.bundle import read_metadata
 
     print(json.dumps(read_metadata(bundle), indent=2))
+
+
+def _model_name(path: str) -> str:
+    """``runs/face/model.safetensors`` -> ``face``; other files by their name."""
+    p = Path(path)
+    return p.parent.name if p.name == "model.safetensors" else p.name
 
 
 def _short(path: str) -> str:

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spoofguard.errors import SpoofguardError
+from spoofguard.progress import progress_bar
 
 
 @dataclass
@@ -89,20 +89,3 @@ def _one_per_class(manifest, per_class: int = 2):
             seen[s.class_name] = seen.get(s.class_name, 0) + 1
             picks.append(s)
     return picks
-
-
-@contextmanager
-def progress_bar(what: str, enabled: bool = True):
-    """Yield a callable ``(done, total)`` that drives a rich progress bar; the bar always closes."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=False) as bar:
-        task = bar.add_task(what, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update

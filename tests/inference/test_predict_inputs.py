@@ -79,8 +79,10 @@ def test_predict_cli_images_videos_folders_and_patterns(face_bundle, captures, c
     assert by_name["face.jpg"]["faces"] == 1 and by_name["clip.mp4"]["kind"] == "video"
     assert by_name["clip.mp4"]["frames_without_face"] == [6, 7]
     # a folder expands to its images and videos
-    assert main(["predict", str(face_bundle), str(captures)]) == 0
-    assert "clip.mp4" in capsys.readouterr().out
+    assert main(["predict", str(face_bundle), str(captures), "--json"]) == 0
+    assert sorted(json.loads(line)["input"].rsplit("/", 1)[-1] for line in capsys.readouterr().out.splitlines()) == ["clip.mp4", "empty.jpg", "face.jpg"]
+    assert main(["predict", str(face_bundle), str(captures)]) == 0  # the table
+    assert "no_face" in capsys.readouterr().out
 
 
 def test_predict_cli_exit_1_names_the_inputs_that_failed(face_bundle, captures, tmp_path, capsys):

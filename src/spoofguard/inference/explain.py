@@ -30,7 +30,7 @@ def overlay(image, prediction, alpha: float = 0.45) -> Image.Image:
     if prediction.region:
         x, y, w, h = prediction.region
         draw.rectangle([x, y, x + w - 1, y + h - 1], outline=(255, 255, 0), width=max(1, img.width // 200))
-    text = f"{prediction.verdict} {prediction.score:.3f}"
+    text = prediction.verdict + ("" if prediction.score is None else f" {prediction.score:.3f}")
     draw.rectangle([0, 0, 7 * len(text) + 6, 14], fill=(0, 0, 0))
     draw.text((3, 2), text, fill=(255, 255, 255))
     return img

@@ -32,6 +32,7 @@ from spoofguard.inference.bundle import save_bundle
 from spoofguard.inference.detector import fuse, view_probabilities
 from spoofguard.modalities import CROPS, MODALITIES, Preprocessing
 from spoofguard.models import create_model, list_models, model_info
+from spoofguard.progress import progress_bar
 from spoofguard.training import plots, run_folder
 from spoofguard.training.augment import STRENGTHS, build_augmenter
 from spoofguard.training.module import PADModule
@@ -178,9 +179,10 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         for p, why in unreadable[:10]:
             say(f"  {p}: {why}")
     faces: dict = {}
-    if pre.crop == "face":  # the face detector runs once per image (cached on disk by file hash), not per epoch
+    if pre.crop == "face" and len(manifest):  # the face detector runs once per image (cached on disk by file hash), not per epoch
         t_faces = time.time()
-        manifest, faces, no_face = face_sources(manifest, pre)
+        with progress_bar("finding faces", enabled=cfg.progress and writer) as update:
+            manifest, faces, no_face = face_sources(manifest, pre, progress=update)
         say(f"faces found in {len(faces)} image(s) in {time.time() - t_faces:.0f} s (detector {pre.face_detector}, scales {pre.face_scales})")
         if not faces:
             raise SpoofguardError(f"{cfg.data}: no face found in any of the {len(no_face)} image(s). If they are face crops already, "

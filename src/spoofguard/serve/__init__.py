@@ -1,0 +1,1 @@
+"""Serving a model: the HTTP API and upload page (app), the Gradio UI (ui)."""
