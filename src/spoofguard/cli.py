@@ -38,7 +38,8 @@ def _table(title: str, rows: list[dict]) -> Table:
 def data_scan(
     root: Path = typer.Argument(..., help="dataset folder (one folder per class, at any depth)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the manifest CSV here"),
-    format: str = typer.Option("folder", "--format", help="dataset layout"),
+    format: str = typer.Option("auto", "--format", help="dataset layout: auto | folder | livdet | nuaa | oulu-npu | casia-fasd | replay-attack | msu-mfsd | celeba-spoof | siw | video-folders"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="the dataset's official protocol list, e.g. 1 or 3_2 (OULU-NPU), nuaa, 2_1 (SiW)"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject, e.g. '^(\\d+)_'"),
 ):
     """Read a dataset folder into a manifest; print counts and duplicate files."""
@@ -46,7 +47,14 @@ def data_scan(
     from spoofguard.data.manifest import write_manifest
     from spoofguard.data.scan import count_table, find_duplicates, subject_table
 
+    from spoofguard.data.importers import detect_format
+
     options = {"subject_pattern": subject_pattern} if subject_pattern else {}
+    if protocol:
+        options["protocol"] = protocol
+    if format == "auto":
+        format = detect_format(root)
+        print(f"layout: {format} (--format to choose another)")
     result = import_dataset(root, format=format, **options)
     m = result.manifest
     if len(m) == 0:
@@ -77,6 +85,55 @@ def data_scan(
         console.print(f"manifest written to {output}")
 
 
+@data_app.command("check")
+def data_check(
+    data: str = typer.Argument(..., help="manifest .csv (e.g. a run's split.csv) or dataset folder"),
+    format: str = typer.Option("auto", "--format", help="dataset layout of a folder"),
+    near_duplicates: bool = typer.Option(True, "--near-duplicates/--no-near-duplicates", help="perceptual-hash near-duplicates across splits"),
+    max_hamming: int = typer.Option(16, "--max-hamming", help="bits (of 256) two near-duplicate images' dHashes may differ in"),
+    min_side: int = typer.Option(64, "--min-side", help="warn about images smaller than this"),
+):
+    """Leakage and data problems: subjects/videos/identical or near-identical files in two splits (exit 1),
+    duplicates, class imbalance, tiny or unreadable images (warnings)."""
+    from spoofguard.data.check import check_manifest
+    from spoofguard.data.sources import load_samples
+
+    manifest = load_samples(data, format=format).manifest
+    report = check_manifest(manifest, near_duplicates=near_duplicates, max_hamming=max_hamming, min_side=min_side)
+    splits = sorted({s.split for s in manifest if s.split})
+    print(f"{report.samples} samples in {data}" + (f", splits {', '.join(splits)}" if splits else ", no splits (leakage needs a split column, e.g. a run's split.csv)"))
+    for f in report.findings:
+        console.print(f"[{'red' if f.leak else 'yellow'}]{'LEAK' if f.leak else 'warning'}[/]: {f.message}")
+        for e in f.examples:
+            print(f"  {e}")
+    if not report.findings:
+        print("no problems found")
+    if report.leaks:
+        print(f"{len(report.leaks)} kind(s) of leakage: results on this split would be optimistic.", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+@data_app.command("frames")
+def data_frames(
+    manifest: Path = typer.Argument(..., help="manifest .csv whose samples are videos (images pass through)"),
+    output: Path = typer.Option(..., "-o", "--output", help="frame cache folder; the frame manifest is written into it"),
+    max_frames: int = typer.Option(16, "--max-frames", help="frames per video, sampled evenly"),
+    every: Optional[int] = typer.Option(None, "--every", help="every N-th frame instead (at most --max-frames)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace frames extracted earlier with other settings"),
+):
+    """Extract frames of video samples once into a cache folder; writes OUTPUT/manifest.csv (one row per frame, video_id kept)."""
+    from spoofguard.data.frames import extract_frames
+    from spoofguard.data.manifest import read_manifest, write_manifest
+    from spoofguard.progress import progress_bar
+
+    with progress_bar("videos") as update:
+        frames, failed = extract_frames(read_manifest(manifest), output, every=every, max_frames=max_frames, progress=update,
+                                        overwrite=overwrite)
+    write_manifest(frames, output / "manifest.csv")
+    _report_failed(failed)
+    print(f"{len(frames)} frame(s) -> {output / 'manifest.csv'} (train on it; evaluate with --per-video mean)")
+
+
 @app.command("train")
 def train_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="dataset folder or manifest .csv"),
@@ -92,7 +149,7 @@ def train_cmd(
     precropped: bool = typer.Option(False, "--precropped", help="faces: the images are face crops already (looked at whole, no detection)"),
     face_detector: str = typer.Option("auto", "--face-detector", help="faces: auto | mtcnn | haar"),
     patches_per_image: int = typer.Option(4, "--patches-per-image", help="patches: random patches per training image per epoch"),
-    protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest"),
+    protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest | leave-one-species-out:SPECIES | cross-device:DEVICE | cross-dataset:OTHER.csv"),
     seed: int = typer.Option(0, "--seed"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
     species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),
@@ -293,13 +350,14 @@ def evaluate_cmd(
     split: Optional[str] = typer.Option(None, "--split", help="only this split of a manifest with splits"),
     out: Path = typer.Option(..., "--out", help="report folder"),
     per_video: Optional[str] = typer.Option(None, "--per-video", help="combine frames of a video_id: mean | median | max | min"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="judge this protocol's test split, e.g. leave-one-species-out:latex, cross-dataset:B.csv"),
     bootstrap: int = typer.Option(1000, "--bootstrap"),
     seed: int = typer.Option(0, "--seed"),
 ):
     """Score + metrics + report (report.md, report.html, metrics.json, scores.csv) at the bundle's dev threshold."""
     from spoofguard.evaluation import evaluate as ev
 
-    result = ev.evaluate(bundle, data, out, split=split, per_video_how=per_video, bootstrap=bootstrap, seed=seed)
+    result = ev.evaluate(bundle, data, out, split=split, per_video_how=per_video, bootstrap=bootstrap, seed=seed, protocol=protocol)
     _report_failed(result.failed)
     m = result.metrics
     print(f"{result.what}: APCER {_pct(m['apcer'])}, BPCER {_pct(m['bpcer'])}, EER {_pct(m['eer'])}, "
@@ -401,7 +459,8 @@ def demo_cmd(
         f"heatmaps: {r.out / 'predictions'}/ (red = patches that look artificial)\n"
         f"model:   {r.bundle}\n"
         f"try:     spoofguard predict {r.bundle} {r.data}/live\n"
-        f"         spoofguard evaluate {r.bundle} --data {r.run / 'split.csv'} --split test --out my-report"
+        f"         spoofguard evaluate {r.bundle} --data {r.run / 'split.csv'} --split test --out my-report\n"
+        f"         spoofguard serve {r.bundle}      # upload page on http://127.0.0.1:8000/, API at /api/v1/predict"
     )
 
 

@@ -30,6 +30,9 @@ def find_duplicates(manifest: Manifest, hashes: dict[str, str] | None = None) ->
     """Groups of byte-identical files (sha256), largest first."""
     hashes = hashes if hashes is not None else file_hashes(manifest)
     groups: dict[str, list] = defaultdict(list)
+    missing = Manifest([s for s in manifest if s.path not in hashes])
+    if len(missing):  # e.g. another dataset's test rows (cross-dataset)
+        hashes = {**hashes, **file_hashes(missing)}
     for s in manifest:
         groups[hashes[s.path]].append(s)
     dups = [

@@ -72,20 +72,28 @@ def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[S
     return ScoreTable.from_rows(rows, meta), failed
 
 
-def select_samples(data: str | Path, split: str | None, bundle_path: str | None = None) -> tuple[Manifest, str]:
-    """The samples to judge: ``split`` of a manifest with splits, else every sample.
+def select_samples(data: str | Path, split: str | None, bundle_path: str | None = None, protocol: str | None = None,
+                   seed: int = 0) -> tuple[Manifest, str]:
+    """The samples to judge: ``split`` of a manifest with splits, else every sample. With ``protocol``
+    (e.g. ``leave-one-species-out:latex``, ``cross-dataset:B.csv``) the protocol's split is made first
+    (with the seed the bundle was trained with) and ``split`` defaults to test.
 
     Samples the bundle was trained or tuned on (train/dev rows of the run's split.csv) are refused:
     judging a model on its own training data is a silent wrong answer.
     """
     manifest = load_samples(data).manifest
+    if protocol:
+        from spoofguard.data.protocols import split_manifest
+
+        manifest, protocol = split_manifest(manifest, protocol, seed=seed)
+        split = split or "test"
     if split:
         if not manifest.has_splits:
             raise SpoofguardError(f"--split {split}: {data} has no split column; pass a run's split.csv, or leave --split out to judge every sample.")
         manifest = manifest.split(split)
         if len(manifest) == 0:
             raise SpoofguardError(f"{data} has no samples in the {split!r} split.")
-        what = f"the {split} split ({len(manifest)} samples)"
+        what = f"the {split} split ({len(manifest)} samples)" + (f" of protocol {protocol}" if protocol else "")
     else:
         what = f"all {len(manifest)} samples"
     if bundle_path:
@@ -174,14 +182,16 @@ class EvaluationResult:
 
 
 def evaluate(bundle: str | Path, data: str | Path, out: str | Path, split: str | None = None, per_video_how: str | None = None,
-             bootstrap: int = 1000, seed: int = 0) -> EvaluationResult:
-    """Score ``data`` with ``bundle``, judge it at the bundle's dev threshold, write the report to ``out``."""
+             bootstrap: int = 1000, seed: int = 0, protocol: str | None = None) -> EvaluationResult:
+    """Score ``data`` with ``bundle``, judge it at the bundle's dev threshold, write the report to ``out``.
+    ``protocol``: judge the test split of that protocol (made with the bundle's training seed)."""
     from spoofguard.evaluation.report import write_report
     from spoofguard.evaluation.scorefile import write_scores
     from spoofguard.inference.detector import Detector
 
     detector = Detector.from_file(bundle)
-    manifest, what = select_samples(data, split, str(bundle))
+    train_seed = int(detector.metadata.get("training", {}).get("seed", 0))
+    manifest, what = select_samples(data, split, str(bundle), protocol=protocol, seed=train_seed)
     table, failed = score_samples(detector, manifest)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,9 @@ class TrainResult:
 
 
 def validate(cfg: TrainConfig) -> None:
+    from spoofguard.data.protocols import parse_protocol
+
+    parse_protocol(cfg.protocol)
     if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
         raise SpoofguardError(f"--epochs must be at least 1 (got {cfg.epochs}).")
     if cfg.modality not in MODALITIES:

@@ -1,7 +1,9 @@
 """Dataset layouts on disk, one file each, turned into manifests.
 
 An importer is a function ``(root: Path, **options) -> ImportResult`` registered under a format name
-with :func:`register_importer`. A new layout is one new file here plus its registration line below.
+with :func:`register_importer`, optionally with ``detect(root) -> bool`` (does this folder look like
+my layout? names only, cheap) so ``--format auto`` can pick it. A new layout is one new file here
+plus its registration line below.
 """
 
 from __future__ import annotations
@@ -22,14 +24,28 @@ class ImportResult:
 
 Importer = Callable[..., ImportResult]
 _IMPORTERS: dict[str, Importer] = {}
+_DETECTORS: dict[str, Callable[[Path], bool]] = {}
 
 
-def register_importer(name: str):
+def register_importer(name: str, detect: Callable[[Path], bool] | None = None):
     def deco(fn: Importer) -> Importer:
         _IMPORTERS[name] = fn
+        if detect is not None:
+            _DETECTORS[name] = detect
         return fn
 
     return deco
+
+
+def detect_format(root: Path) -> str:
+    """The layout ``root`` looks like (the first specific layout that recognises it), else ``folder``."""
+    for name in sorted(_DETECTORS):
+        try:
+            if _DETECTORS[name](root):
+                return name
+        except OSError:
+            continue
+    return "folder"
 
 
 def list_formats() -> list[str]:
@@ -49,8 +65,28 @@ def import_dataset(root: str | Path, format: str = "folder", **options) -> Impor
         raise SpoofguardError(f"{root}: no such folder.")
     if not root.is_dir():
         raise SpoofguardError(f"{root}: is a file, not a dataset folder (pass the folder, or a manifest .csv).")
-    return get_importer(format)(root, **options)
+    if format == "auto":
+        format = detect_format(root)
+    importer = get_importer(format)
+    import inspect
+
+    accepted = inspect.signature(importer).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        unknown = [k for k in options if k not in accepted]
+        if unknown:
+            raise SpoofguardError(f"the {format} layout has no option {', '.join(unknown)}"
+                                  + (" (it defines no official protocol lists)" if "protocol" in unknown else "") + ".")
+    return importer(root, **options)
 
 
 # registrations: one line per layout
 from spoofguard.data.importers import folder  # noqa: E402,F401
+from spoofguard.data.importers import livdet  # noqa: E402,F401
+from spoofguard.data.importers import nuaa  # noqa: E402,F401
+from spoofguard.data.importers import oulu_npu  # noqa: E402,F401
+from spoofguard.data.importers import casia_fasd  # noqa: E402,F401
+from spoofguard.data.importers import replay_attack  # noqa: E402,F401
+from spoofguard.data.importers import msu_mfsd  # noqa: E402,F401
+from spoofguard.data.importers import celeba_spoof  # noqa: E402,F401
+from spoofguard.data.importers import siw  # noqa: E402,F401
+from spoofguard.data.importers import video_folders  # noqa: E402,F401
