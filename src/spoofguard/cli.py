@@ -137,6 +137,7 @@ def data_frames(
 @app.command("train")
 def train_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="dataset folder or manifest .csv"),
+    format: str = typer.Option("folder", "--format", help="layout of a --data folder: folder | auto | livdet | nuaa | ... (see data scan)"),
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
     modality: str = typer.Option("fingerprint", "--modality", help="fingerprint | face"),
     model: str = typer.Option("padnet", "--model", help="padnet | spoofnet | seed-cnn"),
@@ -175,7 +176,7 @@ def train_cmd(
         if not data:
             raise SpoofguardError("--data is required (a dataset folder or a manifest .csv).")
         cfg = training.TrainConfig(
-            data=data, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+            data=data, format=format, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
             input_size=input_size, crop=crop, patches_per_image=patches_per_image, face_scales=_floats(face_scales, "--face-scales"),
             precropped=precropped, face_detector=face_detector, model_kwargs={"theta": theta} if theta is not None else {}, protocol=protocol,
             seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,

@@ -32,6 +32,7 @@ from spoofguard.inference.bundle import save_bundle
 from spoofguard.inference.detector import fuse, view_probabilities
 from spoofguard.modalities import CROPS, MODALITIES, Preprocessing
 from spoofguard.models import create_model, list_models, model_info
+from spoofguard.modalities.video import is_video_file
 from spoofguard.progress import progress_bar
 from spoofguard.training import plots, run_folder
 from spoofguard.training.augment import STRENGTHS, build_augmenter
@@ -58,6 +59,7 @@ class TrainConfig:
     patches_per_image: int = 4  # patches mode: random patches drawn per training image per epoch
     model_kwargs: dict = field(default_factory=dict)
     protocol: str = "auto"
+    format: str = "folder"  # dataset layout when --data is a folder (auto | folder | livdet | nuaa | ...)
     seed: int = 0
     subject_pattern: str | None = None
     species_as_classes: bool = False
@@ -173,7 +175,11 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     say = print if writer else (lambda *a, **k: None)
 
     # 1. samples, checked and split (before the run folder is touched: bad data changes nothing)
-    source = load_samples(cfg.data, subject_pattern=cfg.subject_pattern)
+    source = load_samples(cfg.data, format=cfg.format, subject_pattern=cfg.subject_pattern)
+    videos = [s.path for s in source.manifest if is_video_file(s.path)]
+    if videos:
+        raise SpoofguardError(f"{len(videos)} sample(s) are videos (e.g. {videos[0]}); training reads frames: extract them once with "
+                              f"`spoofguard data frames MANIFEST -o FRAMES/` and train on FRAMES/manifest.csv.")
     pre = preprocessing_for(cfg)
     manifest, unreadable = check_images(source.manifest, pre.channels)
     skipped = source.skipped + unreadable
