@@ -150,7 +150,7 @@ def train_cmd(
     precropped: bool = typer.Option(False, "--precropped", help="faces: the images are face crops already (looked at whole, no detection)"),
     face_detector: str = typer.Option("auto", "--face-detector", help="faces: auto | mtcnn | haar"),
     patches_per_image: int = typer.Option(4, "--patches-per-image", help="patches: random patches per training image per epoch"),
-    protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest | leave-one-species-out:SPECIES | cross-device:DEVICE | cross-dataset:OTHER.csv"),
+    protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest | official:NAME (a dataset folder's own list, e.g. official:1 for OULU-NPU) | leave-one-species-out:SPECIES | cross-device:DEVICE | cross-dataset:OTHER.csv"),
     seed: int = typer.Option(0, "--seed"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
     species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),

@@ -88,3 +88,48 @@ def test_train_and_evaluate_with_a_held_out_species(tmp_path):
 
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert set(m["apcer_per_species"]) == {"latex"}
+
+
+def _nuaa_with_lists(root, subjects=6, per=6):
+    """A NUAA-style tree (noise pictures) whose official lists put subjects 1-4 in train, 5-6 in test."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    lists = {"client_train_raw.txt": [], "imposter_train_raw.txt": [], "client_test_raw.txt": [], "imposter_test_raw.txt": []}
+    for kind in ("Client", "Imposter"):
+        for sub in range(1, subjects + 1):
+            for i in range(per):
+                rel = f"{sub:04d}/{sub:04d}_00_00_01_{i}.jpg"
+                path = root / f"{kind}Raw" / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(path)
+                part = "train" if sub <= 4 else "test"
+                lists[f"{kind.lower()}_{part}_raw.txt"].append(rel.replace("/", "\\"))
+    for name, rels in lists.items():
+        (root / name).write_text("\r\n".join(rels) + "\r\n")
+    return root
+
+
+def test_official_protocol_lists_from_the_dataset_folder(tmp_path):
+    from spoofguard.data.sources import load_samples
+
+    root = _nuaa_with_lists(tmp_path / "NUAA")
+    m = load_samples(root, format="nuaa", protocol="official:nuaa").manifest
+    split, protocol = split_manifest(m, "official:nuaa", seed=0)
+    assert protocol == "official:nuaa (dev carved from train)"
+    subjects = {sp: {s.subject for s in split if s.split == sp} for sp in ("train", "dev", "test")}
+    assert subjects["test"] == {"0005", "0006"} and subjects["dev"] and subjects["dev"] <= {"0001", "0002", "0003", "0004"}
+    (tmp_path / "m.csv").write_text("path,label\n")
+    with pytest.raises(SpoofguardError, match="pass the dataset folder"):
+        load_samples(tmp_path / "m.csv", protocol="official:nuaa")
+
+
+def test_train_on_an_official_protocol(tmp_path):
+    from spoofguard.inference.bundle import read_metadata
+    from spoofguard.training.train import train
+
+    root = _nuaa_with_lists(tmp_path / "NUAA")
+    r = train(data=str(root), format="nuaa", protocol="official:nuaa", out=str(tmp_path / "run"), modality="face", precropped=True,
+              model="seed-cnn", input_size=32, epochs=1, progress=False)
+    assert read_metadata(r.bundle)["training"]["protocol"] == "official:nuaa (dev carved from train)"

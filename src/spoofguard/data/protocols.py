@@ -7,6 +7,8 @@
 - ``manifest``: the splits already written in the manifest (a dataset's official partition, as its
   importer reads it). Official partitions often have no dev part: then dev is carved from train
   (15 % of the train subjects), never from test.
+- ``official:NAME``: a dataset's own protocol list (OULU-NPU ``1`` .. ``4_6``, NUAA ``nuaa``, SiW
+  ``2_1`` ...), read by its importer from the dataset folder (``--data DATASET --format ...``).
 - ``leave-one-species-out:SPECIES``: the unseen-attack question. A subject-disjoint (or random)
   split, then train and dev lose every SPECIES sample, and test keeps only bona fide and SPECIES:
   the detector is judged on an attack it never met, at a threshold chosen without it.
@@ -27,8 +29,8 @@ import numpy as np
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, SPLITS, Manifest, sha256_file
 from spoofguard.errors import SpoofguardError
 
-PROTOCOLS = ("auto", "random", "subject", "manifest", "leave-one-species-out", "cross-device", "cross-dataset")
-WITH_ARGUMENT = ("leave-one-species-out", "cross-device", "cross-dataset")
+PROTOCOLS = ("auto", "random", "subject", "manifest", "official", "leave-one-species-out", "cross-device", "cross-dataset")
+WITH_ARGUMENT = ("official", "leave-one-species-out", "cross-device", "cross-dataset")
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 TRAIN_DEV = (0.85, 0.15, 0.0)
 
@@ -41,7 +43,7 @@ def parse_protocol(text: str) -> tuple[str, str]:
         raise SpoofguardError(f"unknown protocol {text!r}; choose one of {', '.join(PROTOCOLS)} "
                               "(leave-one-species-out:SPECIES, cross-device:DEVICE, cross-dataset:OTHER.csv).")
     if name in WITH_ARGUMENT and not arg.strip():
-        example = {"leave-one-species-out": "leave-one-species-out:latex", "cross-device": "cross-device:phone1",
+        example = {"official": "official:1 (with --data DATASET_FOLDER)", "leave-one-species-out": "leave-one-species-out:latex", "cross-device": "cross-device:phone1",
                    "cross-dataset": "cross-dataset:other/manifest.csv"}[name]
         raise SpoofguardError(f"protocol {name} needs what to hold out, e.g. --protocol {example}.")
     if name not in WITH_ARGUMENT and arg:
@@ -68,6 +70,11 @@ def split_manifest(
     """Return the manifest with its ``split`` column filled, and the protocol used."""
     protocol = resolve_protocol(manifest, protocol)
     name, arg = parse_protocol(protocol)
+    if name == "official":  # the importer already read the protocol's lists into the split column
+        if not manifest.has_splits:
+            raise SpoofguardError(f"protocol {protocol}: read the dataset folder with its layout (--format) so its protocol lists fill the splits.")
+        carved, how = split_manifest(manifest, "manifest", seed, fractions, hashes)
+        return carved, protocol + (" (dev carved from train)" if "carved" in how else "")
     if name == "manifest":
         if not manifest.has_splits:
             raise SpoofguardError("protocol 'manifest' needs a split for every row; some rows have none.")

@@ -81,7 +81,8 @@ def select_samples(data: str | Path, split: str | None, bundle_path: str | None 
     Samples the bundle was trained or tuned on (train/dev rows of the run's split.csv) are refused:
     judging a model on its own training data is a silent wrong answer.
     """
-    manifest = load_samples(data).manifest
+    official = bool(protocol and protocol.startswith("official:"))
+    manifest = load_samples(data, format="auto" if official else "folder", protocol=protocol).manifest
     if protocol:
         from spoofguard.data.protocols import split_manifest
 

@@ -175,7 +175,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     say = print if writer else (lambda *a, **k: None)
 
     # 1. samples, checked and split (before the run folder is touched: bad data changes nothing)
-    source = load_samples(cfg.data, format=cfg.format, subject_pattern=cfg.subject_pattern)
+    source = load_samples(cfg.data, format=cfg.format, subject_pattern=cfg.subject_pattern, protocol=cfg.protocol)
     videos = [s.path for s in source.manifest if is_video_file(s.path)]
     if videos:
         raise SpoofguardError(f"{len(videos)} sample(s) are videos (e.g. {videos[0]}); training reads frames: extract them once with "
