@@ -506,6 +506,32 @@ def export_cmd(
     console.print(f"use it:  spoofguard predict {onnx} IMAGES   (onnxruntime, no torch)")
 
 
+@app.command("enroll")
+def enroll_cmd(
+    bundle: Path = typer.Argument(..., help="a siamese model.safetensors (or its run folder)"),
+    images: List[str] = typer.Option(..., "--images", help="examples: files, folders or patterns (5-20 are enough)"),
+    output: Path = typer.Option(..., "-o", "--output", help="the new bundle to write"),
+    species: Optional[str] = typer.Option(None, "--species", help="the attack species the examples show (new or known)"),
+    bona_fide: bool = typer.Option(False, "--bona-fide", help="the examples are bona fide (e.g. this site's sensor or lighting)"),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Add a new attack species (or site-specific bona fide examples) to a siamese model, without retraining."""
+    from spoofguard.inference.enroll import enroll
+    from spoofguard.inference.inputs import expand_inputs
+
+    if output.exists() and not overwrite:
+        raise SpoofguardError(f"{output} exists; pass --overwrite to replace it.")
+    files, problems = expand_inputs(images, videos=False)
+    if problems:
+        raise SpoofguardError("--images " + "; ".join(f"{a}: {why}" for a, why in problems))
+    r = enroll(bundle, [str(f) for f in files], output, species=species, bona_fide=bona_fide)
+    _report_failed(r.skipped)
+    if r.images < 5:
+        console.print(f"[yellow]only {r.images} example(s): 5-20 make a steadier prototype[/]")
+    print(f"enrolled {r.class_name} ({'new class' if r.new_class else 'another prototype'}) from {r.images} image(s), {r.views} view(s)\n"
+          f"classes: {', '.join(r.classes)}\nwrote {r.bundle} (threshold unchanged; re-check it on dev data with `spoofguard metrics --dev`)")
+
+
 @app.command("bench")
 def bench_cmd(
     models: List[Path] = typer.Argument(..., help="bundles (.safetensors: torch and onnx) or .onnx models, compared in one run"),

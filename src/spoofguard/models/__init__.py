@@ -1,12 +1,13 @@
 """The model zoo: ``create_model(name, classes=[...], in_chans=3, **kwargs)`` and friends.
 
 Registered models (one file each): ``padnet`` (default, fast), ``spoofnet`` (VGG-style baseline),
-``seed-cnn`` (classic fingerprint-liveness baseline).
+``seed-cnn`` (classic fingerprint-liveness baseline), ``siamese`` (padnet embedding + class prototypes;
+new species by enrolment).
 """
 
 from spoofguard.models.registry import create_model, list_models, model_info, register_model
 
 # Importing the model files registers them.
-from spoofguard.models import padnet, seed_cnn, spoofnet  # noqa: E402,F401  isort: skip
+from spoofguard.models import padnet, seed_cnn, siamese, spoofnet  # noqa: E402,F401  isort: skip
 
 __all__ = ["create_model", "list_models", "model_info", "register_model"]

@@ -58,7 +58,9 @@ class PADModule(L.LightningModule):
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         x, y = batch
-        logits = self(self.prepare_batch(x))
+        x = self.prepare_batch(x)
+        # metric-learning models (siamese) train on margin logits; every other model on its plain logits
+        logits = self.model.margin_logits(x, y) if hasattr(self.model, "margin_logits") else self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
         n = y.numel()
         self._train_sums += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n])

@@ -216,7 +216,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         say(f"warning: {len(leaks)} group(s) of identical files are in more than one split (leakage), e.g. {leaks[0].paths[:2]}")
     if writer:
         write_manifest(manifest, out / "split.csv")
-    classes = manifest.class_names(cfg.species_as_classes)
+    species_classes = cfg.species_as_classes or model_info(cfg.model).get("species_classes", False)  # siamese: a prototype per species
+    classes = manifest.class_names(species_classes)
     summary = split_summary(manifest)
     say(f"protocol {protocol}: " + "; ".join(f"{sp} {sum(c.values())}" for sp, c in summary.items()))
 
@@ -272,6 +273,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     model = module.model.float().cpu().eval()
+    if hasattr(model, "set_prototypes"):  # metric learning: prototypes = class means of training captures, temperature from dev
+        _fit_prototypes(model, _dataset(manifest.split("train"), classes, pre, all_views=True, sources=faces), dev_ds)
     dev_scores = _scores(model, pre, dev_ds)
     dev_labels = np.array([s.label for s in manifest.split("dev")])
     threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in manifest.split("dev")])))
@@ -347,6 +350,26 @@ def _scores(model, pre: Preprocessing, ds: SampleDataset, batch_size: int = 64) 
     views = [pre.views(ds.source(i)) for i in range(len(ds.samples))]
     probs = view_probabilities(model, pre, views, "cpu", batch_size)
     return np.array([fuse(p)[0] for p in probs])
+
+
+@torch.no_grad()
+def _fit_prototypes(model, train_ds: SampleDataset, dev_ds: SampleDataset, batch_size: int = 64) -> None:
+    """Replace a metric model's learned proxies by the mean embedding of each class's training views
+    (what enrolment does for a new species), then calibrate its temperature on the dev views."""
+    pre = train_ds.preprocessing
+
+    def embeddings(ds, what):
+        out, ys = [], []
+        for start in range(0, len(ds), batch_size):
+            items = [ds[j] for j in range(start, min(len(ds), start + batch_size))]
+            x = pre.normalise(pre.to_tensor(torch.stack([a for a, _ in items]).numpy()))
+            out.append(model.embed(x) if what == "embed" else model.cosines(x))
+            ys += [t for _, t in items]
+        return torch.cat(out), torch.tensor(ys)
+
+    train_ds.augment = None
+    model.set_prototypes(*embeddings(train_ds, "embed"))
+    model.calibrate(*embeddings(dev_ds, "cosines"))
 
 
 def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
