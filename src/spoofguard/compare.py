@@ -194,6 +194,7 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
         say(f"    {e.label}: " + (f"failed: {row.error}" if row.error else
                                     f"test ACER {_num(row.acer)}, EER {_num(row.eer)}, {_num(row.train_seconds, 0)} s training"))
         context["finished"] = _now()
+        context["machine"]["load_average_at_finish"] = _load()
         write_table(rows, out, context)
         if progress:
             progress(i + 1, len(entries))
@@ -307,6 +308,7 @@ def _context(data, modality, protocol, seed, bootstrap, entries, options, backen
             "training_device": f"cuda ({torch.cuda.get_device_name(0)})" if cuda else "cpu",
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_at_start": _load(),
         },
         "inference": f"the model alone on CPU, batch {BENCH_BATCH} views, random inputs; backends {', '.join(backends)}",
         "flops": "torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add, one view; times views per test image",
@@ -333,6 +335,14 @@ def _split_context(run: Path, split_csv: Path) -> dict:
             "subjects": len({s.subject for s in part if s.subject}),
         }
     return {"protocol": protocol, "split": split, "split_csv": str(split_csv)}
+
+
+def _load() -> list[float] | None:
+    """1, 5 and 15 minute load averages: training time and img/s mean little on a busy machine."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _now() -> str:
@@ -403,7 +413,12 @@ def _describe(context: dict) -> str:
             f"seed {context.get('seed')}, the same split for every model: {sizes}. Budget: {budget}, {stopping}, the best dev epoch kept. "
             f"Metrics on the test split at each model's dev threshold (ISO/IEC 30107-3; ACER is the community convention). "
             f"Machine: {m.get('cpu_count')} CPUs ({m.get('cpus_usable')} usable), torch {m.get('torch')} ({m.get('torch_threads')} threads), "
-            f"trained on {m.get('training_device')}; {context.get('finished') or context.get('started')}.")
+            f"trained on {m.get('training_device')}; load average {_loads(m)}; {context.get('finished') or context.get('started')}.")
+
+
+def _loads(m: dict) -> str:
+    start, finish = m.get("load_average_at_start"), m.get("load_average_at_finish")
+    return f"{start[0]:.1f} at start" + (f", {finish[1]:.1f} over the last 5 min at the end" if finish else "") if start else "unknown"
 
 
 def _footnotes(rows: list[CompareRow], context: dict) -> list[str]:

@@ -87,3 +87,20 @@ def test_files_that_are_not_valid_bundles_are_refused(bundle_path, tmp_path, mak
 def test_missing_bundle(tmp_path):
     with pytest.raises(SpoofguardError, match="no such model file"):
         load_bundle(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("signature", [b"\x80", b"PK"])
+def test_a_bundle_whose_header_length_looks_like_a_pickle_still_loads(tmp_path, signature):
+    """safetensors files start with their header's length: a length whose first byte is 0x80 (pickle's
+    opcode) or whose bytes spell "PK" (zip) must not be taken for a pickle (a real bundle hit this)."""
+    torch.manual_seed(0)
+    model = create_model("seed-cnn", classes=["bona_fide", "attack"], in_chans=1, input_size=32)
+    base = int.from_bytes(save_bundle(tmp_path / "m.safetensors", model, _metadata(note="")).read_bytes()[:8], "little")
+    target = int.from_bytes(signature.ljust(2, b"\x00")[:2], "little") if signature == b"PK" else 0x80 + 256 * (base // 256 + 1)
+    for pad in range(max(0, target - base - 16), target - base + 16):
+        path = save_bundle(tmp_path / "m.safetensors", model, _metadata(note="x" * pad))
+        if path.read_bytes().startswith(signature):
+            break
+    else:
+        pytest.fail("could not make a header of that length")
+    assert load_bundle(path).classes == ["bona_fide", "attack"]

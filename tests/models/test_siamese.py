@@ -75,3 +75,14 @@ def test_enrolment_refusals(siamese_run, trained_run, tiny_dataset, tmp_path):
                  "-o", str(tmp_path / "cli.safetensors")]) == 0
     assert main(["enroll", str(siamese_run.bundle), "--images", str(tmp_path / "nothing*.png"), "--species", "playdoh",
                  "-o", str(tmp_path / "cli2.safetensors")]) == 2
+
+
+def test_a_held_out_species_is_not_a_class(tmp_path):
+    """Leave-one-species-out with species as classes: the unseen species must not get a (never trained) class."""
+    from spoofguard.training.train import train
+    from tests.conftest import make_dataset
+
+    root = make_dataset(tmp_path / "d", n_live=24, species=("gelatine", "latex", "silicone"), n_per_species=12, subjects=6)
+    r = train(data=str(root), out=str(tmp_path / "run"), model="siamese", epochs=1, input_size=32, subject_pattern=r"^(\d+)_",
+              protocol="leave-one-species-out:latex", progress=False)
+    assert load_bundle(r.bundle).classes == ["bona_fide", "gelatine", "silicone"]

@@ -115,6 +115,51 @@ def check_images(manifest: Manifest, channels: int, workers: int = 4) -> tuple[M
     return Manifest(good), bad
 
 
+class ClipDataset(Dataset):
+    """Yields ``(uint8 tensor (T, H, W, C), target)``: a clip of ``T`` frames of one video (temporal models).
+
+    Samples are frames (a frame manifest from ``spoofguard data frames``) grouped by ``video_id``
+    (a sample without one is a video of one frame). Training clips take ``T`` frames at random
+    positions, in order; evaluation clips (``evaluation=True``) take them evenly spaced. A video
+    with fewer frames repeats its frames. Each frame is one view of the capture (the whole image,
+    the largest face at a random scale, or a foreground patch), through the same preprocessing.
+    """
+
+    def __init__(self, samples: list[Sample], class_names: list[str], preprocessing: Preprocessing, frames: int,
+                 augment=None, clips_per_video: int = 1, evaluation: bool = False, sources: dict[str, Source] | None = None):
+        groups: dict[str, list[Sample]] = {}
+        for s in samples:
+            groups.setdefault(s.video_id or s.path, []).append(s)
+        self.videos = [sorted(g, key=lambda s: s.path) for _, g in sorted(groups.items())]
+        self.video_ids = [k for k, _ in sorted(groups.items())]
+        self.video_targets = [class_index(v[0], class_names) for v in self.videos]
+        self.frames, self.preprocessing, self.augment, self.evaluation = int(frames), preprocessing, augment, evaluation
+        self.frame_data = SampleDataset([s for v in self.videos for s in v], class_names, preprocessing, cache=True, sources=sources)
+        self._offset = np.cumsum([0] + [len(v) for v in self.videos])
+        self.index = [v for v in range(len(self.videos)) for _ in range(1 if evaluation else max(1, int(clips_per_video)))]
+        self.targets = [self.video_targets[v] for v in self.index]
+        self.samples = [v[0] for v in self.videos]  # one row per video, for labels and species
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def positions(self, v: int, rng: np.random.Generator | None = None) -> list[int]:
+        n = len(self.videos[v])
+        if rng is None:  # evenly spaced
+            return [int(round(i)) for i in np.linspace(0, n - 1, self.frames)]
+        return sorted(rng.choice(n, size=self.frames, replace=n < self.frames).tolist())
+
+    def __getitem__(self, j: int):
+        v = self.index[j]
+        rng = None if self.evaluation else self.frame_data._random()
+        frames = []
+        for p in self.positions(v, rng):
+            src = self.frame_data.source(int(self._offset[v] + p))
+            a = self.preprocessing.training_view(src, rng) if rng is not None else self.preprocessing.views(src).arrays[0]
+            frames.append(self.augment(a) if self.augment is not None else a)
+        return torch.tensor(np.stack(frames)), self.targets[j]
+
+
 def face_sources(manifest: Manifest, preprocessing: Preprocessing, cache=None, progress=None
                  ) -> tuple[Manifest, dict[str, Source], list[tuple[str, str]]]:
     """Find the face in every sample once (through the on-disk detection ``cache``) and keep only its

@@ -43,10 +43,13 @@ class Threshold:
 
 
 def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[ScoreTable, list[tuple[str, str]]]:
-    """Score every sample; unreadable ones (and faces not found) are returned as (path, reason), not scored."""
+    """Score every sample; unreadable ones (and faces not found) are returned as (path, reason), not scored.
+    A temporal model scores each video (its frames grouped by ``video_id``) as one clip: one row per video."""
     root = common_root(manifest.samples)
     rows, failed = [], []
     samples = list(manifest)
+    if getattr(detector, "is_temporal", False):
+        return _score_videos(detector, samples, root)
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         results = detector.predict_batch([s.path for s in chunk], errors="collect")
@@ -69,6 +72,33 @@ def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[S
         "threshold_source": detector.metadata.get("threshold_source", "bundle"),
         "architecture": detector.architecture,
     }
+    return ScoreTable.from_rows(rows, meta), failed
+
+
+def _score_videos(detector, samples: list, root: str) -> tuple[ScoreTable, list[tuple[str, str]]]:
+    videos: dict[str, list] = {}
+    for s in samples:
+        videos.setdefault(s.video_id or s.path, []).append(s)
+    rows, failed = [], []
+    for vid, frames in sorted(videos.items()):
+        frames = sorted(frames, key=lambda s: s.path)
+        usable = []
+        for s in frames:
+            try:
+                usable.append(detector.source(s.path))
+            except SpoofguardError as e:
+                failed.append((s.path, str(e)))
+        p = detector.predict_clip(usable) if usable else None
+        if p is None or p.score is None:
+            failed.append((frames[0].path, f"video {vid}: {p.note if p else 'no readable frame'}"))
+            continue
+        s = frames[0]
+        rows.append({"sample_id": vid, "path": s.path, "label": s.label, "species": s.species, "subject": s.subject,
+                     "video_id": vid, "score": p.score})
+    if not rows:
+        raise SpoofguardError(f"none of the {len(videos)} video(s) could be scored; first problem: {failed[0][1] if failed else 'no samples'}")
+    meta = {"bundle": detector.path, "threshold": detector.threshold, "threshold_rule": detector.metadata.get("threshold_rule", "eer"),
+            "threshold_source": detector.metadata.get("threshold_source", "bundle"), "architecture": detector.architecture}
     return ScoreTable.from_rows(rows, meta), failed
 
 

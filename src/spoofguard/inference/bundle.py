@@ -147,7 +147,12 @@ def _check_path(path) -> Path:
             return candidate
         raise SpoofguardError(f"{path}: is a folder without a model.safetensors (did the training run finish?).")
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(9)
+    # a safetensors file starts with its JSON header's length (8 bytes, little-endian) and then "{"; that
+    # length's first byte may be 0x80 or spell "PK", so the pickle/zip signatures are checked only otherwise
+    declared = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+    if len(head) == 9 and head[8:9] == b"{" and 0 < declared < path.stat().st_size:
+        return path
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise SpoofguardError(
             _not_a_bundle(path, "it looks like a pickled PyTorch checkpoint, which spoofguard never loads (pickles can run code)")

@@ -181,6 +181,7 @@ class Detector:
         self.architecture = metadata.get("architecture", {}).get("name", "unknown")
         self.face_finder = face_finder
         self.precropped = precropped
+        self.is_temporal = self.preprocessing.clip_frames > 0  # a temporal model scores clips of frames
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, backend: str = "auto", device: str = "cpu", **options) -> "Detector":
@@ -208,6 +209,10 @@ class Detector:
 
     def source(self, image):
         """Decode a capture (and find its faces) once, for every member's views."""
+        from spoofguard.modalities import Source
+
+        if isinstance(image, Source):
+            return image
         return self.preprocessing.source(image, finder=self.face_finder, precropped=self.precropped)
 
     def predict(self, image) -> Prediction:
@@ -248,9 +253,22 @@ class Detector:
 
         return predict_video(self, path, max_frames=max_frames, every=every, aggregate=aggregate)
 
+    def predict_clip(self, frames: list) -> Prediction:
+        """Temporal models: one prediction for a clip, from the frames of one video (paths, images or
+        arrays, in order): the first view of each frame (the largest face), ``clip_frames`` of them
+        evenly spaced (repeated when there are fewer). No face in any frame: ``no_face``."""
+        sources = [self.source(f) for f in frames]
+        views = [v for v in (self.preprocessing.views(src) for src in sources) if len(v.arrays)]
+        if not views:
+            return self._no_face(self.preprocessing.views(sources[0]), sources[0]) if sources else \
+                Prediction(None, NO_FACE, self.threshold, {}, note="no frames")
+        return self._result(clip_of(views, self.preprocessing.clip_frames), None, sources[0])
+
     def _predict_sources(self, sources: list, faces: list[int] | None = None, batch_size: int = 32) -> list[Prediction]:
         faces = faces or [0] * len(sources)
         views = [[m.preprocessing.views(src, face=f) for m in self.members] for src, f in zip(sources, faces)]
+        if self.is_temporal:  # a still capture: its one view repeated as a clip
+            views = [[clip_of([v[0]], self.preprocessing.clip_frames)] if len(v[0].arrays) else v for v in views]
         probs = run_views(self.runner, [v for v in views if len(v[0].arrays)], batch_size)
         out, k = [], 0
         for src, v in zip(sources, views):
@@ -261,7 +279,9 @@ class Detector:
                 out.append(self._no_face(v[0], src))
         return out
 
-    def _result(self, views, probs: np.ndarray, src=None) -> Prediction:
+    def _result(self, views, probs: np.ndarray | None = None, src=None) -> Prediction:
+        if probs is None:  # a clip prepared by clip_of: run it
+            probs = run_views(self.runner, [views])[0]
         fused = fuse(probs)
         score = float(fused[0])
         return Prediction(
@@ -283,6 +303,17 @@ class Detector:
         note = "no face found" + (" (the input is a grey picture: is it a fingerprint? this is a face model)" if grey else "")
         return Prediction(score=None, verdict=NO_FACE, threshold=self.threshold, probabilities={}, region=None, views=0,
                           image_shape=tuple(views.shape), faces=0, note=note)
+
+
+def clip_of(views: list, frames: int):
+    """A temporal model's input from per-frame Views: the first view of ``frames`` of them, evenly
+    spaced (repeated when fewer), as one Views whose ``arrays`` is ``(1, T, H, W, C)``."""
+    from spoofguard.modalities import Views
+
+    pick = [int(round(i)) for i in np.linspace(0, len(views) - 1, frames)]
+    first = views[pick[0]]
+    clip = np.stack([views[i].arrays[0] for i in pick])[None]
+    return Views(clip, first.corners[:1], first.size, first.region, first.shape)
 
 
 def _is_grey(a: np.ndarray) -> bool:

@@ -37,9 +37,12 @@ def _onnx_bytes(bundle) -> tuple[bytes, dict]:
     model = model.exportable() if hasattr(model, "exportable") else model  # e.g. padnet's folded stem
     pre = bundle.preprocessing
     x = torch.zeros(1, pre.channels, pre.input_size, pre.input_size)
+    if pre.clip_frames:  # temporal models take clips (N, T, C, H, W)
+        x = torch.zeros(1, pre.clip_frames, pre.channels, pre.input_size, pre.input_size)
     buf = io.BytesIO()
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks in forward() are constants here
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")  # GRU: checked at batch > 1 in tests
         torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=OPSET, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=True)
     proto = onnx.load_from_string(buf.getvalue())

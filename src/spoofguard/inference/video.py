@@ -51,6 +51,26 @@ class VideoPrediction:
         return d
 
 
+def _clip_predictions(detector, frames) -> list:
+    """Temporal models: the sampled frames with a face, in consecutive clips of ``clip_frames``; every
+    frame carries its clip's prediction (frames without a face their own no-face result)."""
+    from spoofguard.inference.detector import clip_of
+
+    t = detector.preprocessing.clip_frames
+    sources = [detector.source(f.rgb) for f in frames]
+    views = [detector.preprocessing.views(src) for src in sources]
+    with_face = [i for i, v in enumerate(views) if len(v.arrays)]
+    preds: list = [detector._no_face(v, src) for v, src in zip(views, sources)]
+    chunks = [with_face[k : k + t] for k in range(0, len(with_face), t)]
+    if len(chunks) > 1 and len(chunks[-1]) < t // 2:  # a short tail joins the clip before it
+        chunks[-2] += chunks.pop()
+    for chunk in chunks:
+        p = detector._result(clip_of([views[i] for i in chunk], t), None, sources[chunk[0]])
+        for i in chunk:
+            preds[i] = p
+    return preds
+
+
 def predict_video(detector, path, max_frames: int | None = 32, every: int | None = None, aggregate: str = "mean") -> VideoPrediction:
     from spoofguard.modalities.video import probe, read_frames
 
@@ -60,7 +80,7 @@ def predict_video(detector, path, max_frames: int | None = 32, every: int | None
         raise SpoofguardError("max_frames and every must be at least 1.")
     info = probe(path)
     frames = read_frames(path, max_frames=max_frames, every=every)
-    preds = detector.predict_batch([f.rgb for f in frames])
+    preds = _clip_predictions(detector, frames) if detector.is_temporal else detector.predict_batch([f.rgb for f in frames])
     per_frame = [FramePrediction(f.index, round(f.time_s, 4), p.score, p.verdict, p.region) for f, p in zip(frames, preds)]
     scored = [p for p in preds if p.score is not None]
     missing = [f.index for f, p in zip(frames, preds) if p.score is None]

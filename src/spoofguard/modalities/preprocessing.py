@@ -95,6 +95,7 @@ class Preprocessing:
     face_min: float = 0.1  # smallest face side, as a fraction of the frame's shorter side
     channel_order: str = "RGB"
     pixel_range: float = 1.0  # pixel values are scaled to [0, pixel_range] before mean/std
+    clip_frames: int = 0  # temporal models: views of this many frames of one video make one input; 0 = one view
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -126,6 +127,9 @@ class Preprocessing:
         self.patch_stride = int(self.patch_stride) or self.input_size // 2
         if not 1 <= self.patch_stride <= 4 * self.input_size or int(self.max_patches) < 1 or not 0 <= self.min_foreground <= 1:
             raise SpoofguardError("patch_stride must be 1..4x the patch size, max_patches >= 1, min_foreground in [0, 1].")
+        self.clip_frames = int(self.clip_frames)
+        if self.clip_frames < 0 or self.clip_frames == 1:
+            raise SpoofguardError(f"clip_frames is 0 (single views) or the frames of a clip (>= 2), not {self.clip_frames}.")
         self.mean = list(self.mean) or [0.5] * self.channels
         self.std = list(self.std) or [0.5] * self.channels
         if len(self.mean) != self.channels or len(self.std) != self.channels or min(self.std) <= 0:
@@ -260,10 +264,14 @@ class Preprocessing:
         return out[..., None] if out.ndim == 2 else out
 
     def to_tensor(self, batch_uint8):
-        """``uint8 (N, H, W, C)`` -> float torch tensor ``(N, C, H, W)`` in [0, 1] (not yet normalised)."""
+        """``uint8 (N, H, W, C)`` -> float torch tensor ``(N, C, H, W)`` in [0, pixel_range] (not yet
+        normalised); clips ``(N, T, H, W, C)`` -> ``(N, T, C, H, W)``."""
         import torch
 
         t = torch.as_tensor(batch_uint8)
+        if t.dim() == 5:
+            n, f = t.shape[:2]
+            return self.to_tensor(t.flatten(0, 1)).unflatten(0, (n, f))
         if self.channel_order == "BGR" and t.shape[-1] == 3:
             t = t.flip(-1)
         return t.permute(0, 3, 1, 2).float().mul_(float(self.pixel_range) / 255.0)
@@ -272,8 +280,8 @@ class Preprocessing:
         """Normalise a float torch batch ``(N, C, H, W)`` in [0, pixel_range]."""
         import torch
 
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)  # (C, 1, 1): images and clips
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
         return (x - mean) / std
 
     def to_input(self, batch_uint8: np.ndarray) -> np.ndarray:
@@ -284,6 +292,8 @@ class Preprocessing:
         a = np.asarray(batch_uint8)
         if a.dtype != np.uint8:
             raise SpoofguardError(f"views must be uint8, not {a.dtype}.")
+        if a.ndim == 5:  # clips (N, T, H, W, C) -> (N, T, C, H, W)
+            return self.to_input(a.reshape((-1,) + a.shape[2:])).reshape(a.shape[:2] + (a.shape[4], a.shape[2], a.shape[3]))
         c = a.shape[3]
         scale = np.float32(float(self.pixel_range) / 255.0) / np.asarray(self.std, np.float32)
         shift = -np.asarray(self.mean, np.float32) / np.asarray(self.std, np.float32)

@@ -50,7 +50,7 @@ class PADModule(L.LightningModule):
     # -- inputs -------------------------------------------------------------------------------
     def prepare_batch(self, x: torch.Tensor) -> torch.Tensor:
         x = self.preprocessing.normalise(self.preprocessing.to_tensor(x))
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x  # clips (N, T, C, H, W) as they are
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from spoofguard.data.dataset import SampleDataset, balanced_sampler_weights, check_images, face_sources
+from spoofguard.data.dataset import ClipDataset, SampleDataset, balanced_sampler_weights, check_images, face_sources
 from spoofguard.data.manifest import Manifest, write_manifest
 from spoofguard.data.protocols import check_trainable, split_manifest, split_summary
 from spoofguard.data.scan import file_hashes, find_duplicates
@@ -217,7 +217,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     if writer:
         write_manifest(manifest, out / "split.csv")
     species_classes = cfg.species_as_classes or model_info(cfg.model).get("species_classes", False)  # siamese: a prototype per species
-    classes = manifest.class_names(species_classes)
+    # classes are what training can learn: a species only in test (an unseen attack) is not one of them
+    classes = Manifest([s for s in manifest if s.split != "test"]).class_names(species_classes)
     summary = split_summary(manifest)
     say(f"protocol {protocol}: " + "; ".join(f"{sp} {sum(c.values())}" for sp, c in summary.items()))
 
@@ -228,8 +229,12 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
     views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
-    train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces)
-    dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True, sources=faces)
+    if pre.clip_frames:  # temporal: clips of frames of one video (samples grouped by video_id)
+        train_ds = ClipDataset(manifest.split("train").samples, classes, pre, pre.clip_frames, augment=augmenter, clips_per_video=4, sources=faces)
+        dev_ds = ClipDataset(manifest.split("dev").samples, classes, pre, pre.clip_frames, evaluation=True, sources=faces)
+    else:
+        train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces)
+        dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True, sources=faces)
     workers = cfg.workers if cfg.workers is not None else 0
     sampler = None
     if cfg.balanced:
@@ -260,7 +265,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         log_every_n_steps=max(1, min(50, len(train_dl))),
         deterministic=False,
     )
-    what = (f"{len(train_ds.samples)} train / {len(dev_ds.samples)} dev images"
+    what = (f"{len(train_ds.samples)} train / {len(dev_ds.samples)} dev {'videos' if pre.clip_frames else 'images'}"
+            + (f" as clips of {pre.clip_frames} frames" if pre.clip_frames else "")
             + (f" as {pre.input_size}px patches ({len(train_ds)} train draws / {len(dev_ds)} dev patches per epoch)" if pre.crop == "patches" else "")
             + (f" as {pre.input_size}px face crops at scale(s) {', '.join(f'{k:g}' for k in pre.face_scales)}" if pre.crop == "face" else ""))
     say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), {what}, classes {classes}")
@@ -276,8 +282,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     if hasattr(model, "set_prototypes"):  # metric learning: prototypes = class means of training captures, temperature from dev
         _fit_prototypes(model, _dataset(manifest.split("train"), classes, pre, all_views=True, sources=faces), dev_ds)
     dev_scores = _scores(model, pre, dev_ds)
-    dev_labels = np.array([s.label for s in manifest.split("dev")])
-    threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in manifest.split("dev")])))
+    dev_labels = np.array([s.label for s in dev_ds.samples])  # per capture (per video for clips)
+    threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in dev_ds.samples])))
     dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
     epochs_run = len(module.history)
 
@@ -324,8 +330,11 @@ def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
     else:
         crop = cfg.crop or ("whole" if cfg.precropped else "face")
     default_size = info.get("fingerprint_patch_size", info["default_input_size"]) if crop == "patches" else info["default_input_size"]
+    clip = int(cfg.model_kwargs.get("frames", info["kwargs"].get("frames", 0))) if info.get("clip_frames") else 0
+    if clip and crop == "patches":
+        crop = "whole"  # a clip is one view per frame: the whole print, not a random patch
     return Preprocessing(cfg.modality, cfg.input_size or default_size, crop=crop, face_scales=list(cfg.face_scales or []),
-                         face_detector=cfg.face_detector)
+                         face_detector=cfg.face_detector, clip_frames=clip)
 
 
 def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
@@ -346,7 +355,13 @@ def _default_precision(accelerator: str) -> str:
 
 
 def _scores(model, pre: Preprocessing, ds: SampleDataset, batch_size: int = 64) -> np.ndarray:
-    """One fused score per dev image, through the detector's own view-and-fuse path."""
+    """One fused score per dev image (per dev video for clips), through the detector's own view-and-fuse path."""
+    if isinstance(ds, ClipDataset):
+        with torch.inference_mode():
+            clips = [ds[j][0].numpy() for j in range(len(ds))]
+            probs = [torch.softmax(model(pre.normalise(pre.to_tensor(np.stack(clips[k : k + batch_size])))), 1)[:, 0]
+                     for k in range(0, len(clips), batch_size)]
+        return torch.cat(probs).numpy()
     views = [pre.views(ds.source(i)) for i in range(len(ds.samples))]
     probs = view_probabilities(model, pre, views, "cpu", batch_size)
     return np.array([fuse(p)[0] for p in probs])
@@ -397,7 +412,8 @@ def _write_samples(ds: SampleDataset, classes: list[str], path: Path, seed: int,
     """A grid of what the network sees in training: augmented inputs with their labels."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(ds), size=min(n, len(ds)), replace=False)
-    images = np.stack([ds[int(i)][0].numpy() for i in idx]).astype(np.float32) / 255.0
+    first = [ds[int(i)][0].numpy() for i in idx]
+    images = np.stack([a[0] if a.ndim == 4 else a for a in first]).astype(np.float32) / 255.0  # clips: their first frame
     plots.plot_samples(images, [classes[ds.targets[int(i)]] for i in idx], path)
 
 
