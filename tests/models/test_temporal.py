@@ -80,3 +80,11 @@ def test_evaluation_scores_one_row_per_video(temporal_run, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "ev" / "scores.csv")))
     assert rows and len(rows) == len({row["video_id"] for row in rows})
     assert ev.metrics["n"] == len(rows) if "n" in ev.metrics else True
+
+
+def test_a_temporal_model_needs_videos(tiny_dataset, tmp_path):
+    from spoofguard.errors import SpoofguardError
+    from spoofguard.training.train import train
+
+    with pytest.raises(SpoofguardError, match="video_id"):
+        train(data=str(tiny_dataset), out=str(tmp_path / "r"), model="temporal", epochs=1, input_size=32, progress=False)

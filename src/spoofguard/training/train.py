@@ -229,6 +229,9 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
     views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
+    if pre.clip_frames and not any(s.video_id for s in manifest):
+        raise SpoofguardError(f"--model {cfg.model} learns from clips of video frames: the samples need a video_id. Scan a video dataset "
+                              "and extract its frames (`spoofguard data frames MANIFEST -o FRAMES/`), then train on FRAMES/manifest.csv.")
     if pre.clip_frames:  # temporal: clips of frames of one video (samples grouped by video_id)
         train_ds = ClipDataset(manifest.split("train").samples, classes, pre, pre.clip_frames, augment=augmenter, clips_per_video=4, sources=faces)
         dev_ds = ClipDataset(manifest.split("dev").samples, classes, pre, pre.clip_frames, evaluation=True, sources=faces)
