@@ -286,8 +286,19 @@ def _verdict_label_class():
     verdict at the page's threshold rather than the most probable class. ``is_template`` makes
     gradio draw it with the ordinary Label component."""
     gr = _gradio()
+    import gradio.component_meta as component_meta
     from gradio.components.label import LabelConfidence, LabelData
 
+    # gradio writes a .pyi stub next to the module of every component class it sees defined: into our
+    # installed package at run time (and fails where that is read-only). This subclass needs no stub.
+    write_stub, component_meta.create_or_modify_pyi = component_meta.create_or_modify_pyi, lambda *a, **k: None
+    try:
+        return _define_verdict_label(gr, LabelConfidence, LabelData)
+    finally:
+        component_meta.create_or_modify_pyi = write_stub
+
+
+def _define_verdict_label(gr, LabelConfidence, LabelData):  # noqa: N803 - gradio's class names
     class VerdictLabel(gr.Label):
         is_template = True
 
