@@ -92,3 +92,20 @@ def face_bundle(tmp_path_factory) -> Path:
     pre = Preprocessing("face", 32, crop="face", face_scales=[1.0, 2.7], face_detector="mtcnn")
     return save_bundle(tmp_path_factory.mktemp("face") / "model.safetensors", model,
                        {"classes": ["bona_fide", "attack"], "preprocessing": pre.to_dict(), "threshold": 0.5})
+
+
+def write_video(target, frames, fps: int = 10, container: str | None = None):
+    """Write RGB ``frames`` (even sides) as mpeg4 video (every PyAV build has the codec) to a path or a
+    binary buffer (then ``container``, e.g. "mp4", is needed); returns ``target``."""
+    import av
+
+    with av.open(target if not isinstance(target, (str, Path)) else str(target), "w", format=container) as c:
+        s = c.add_stream("mpeg4", rate=fps)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return target

@@ -9,6 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
+from tests.conftest import write_video
 from PIL import Image
 
 import spoofguard.data.frames as frames_module
@@ -19,16 +21,7 @@ from spoofguard.errors import SpoofguardError
 
 def _video(path: Path, n: int, fps: int = 10) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.height, s.width, s.pix_fmt = 48, 64, "yuv420p"
-        for i in range(n):
-            rgb = np.full((48, 64, 3), 20 * i, np.uint8)
-            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    return write_video(path, [np.full((48, 64, 3), 20 * i, np.uint8) for i in range(n)], fps)
 
 
 @pytest.fixture(scope="module")

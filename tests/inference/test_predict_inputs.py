@@ -12,23 +12,13 @@ from PIL import Image
 from spoofguard.cli import main
 from spoofguard.errors import SpoofguardError
 from spoofguard.inference.detector import Detector
-from tests.conftest import face_frame
+from tests.conftest import face_frame, write_video
 
 av = pytest.importorskip("av")
 
 
 def _video(path, frames, fps=10):
-    """Write ``frames`` (RGB uint8, even sides) as an mp4 (mpeg4: every PyAV build has it)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    return write_video(path, frames, fps)
 
 
 def _png_header(path, w, h):

@@ -44,7 +44,8 @@ def test_a_temporal_bundle_knows_its_clip_length(temporal_run):
 
 
 def test_it_predicts_on_a_clip_a_still_image_and_a_video(temporal_run, tmp_path):
-    import av
+    pytest.importorskip("av")
+    from tests.conftest import write_video
 
     r, root = temporal_run
     d = Detector.from_file(r.bundle)
@@ -55,16 +56,7 @@ def test_it_predicts_on_a_clip_a_still_image_and_a_video(temporal_run, tmp_path)
     assert 0 <= still.score <= 1
     onnx = Detector.from_file(r.bundle, backend="onnx")
     assert abs(onnx.predict_clip(frames).score - clip.score) < 1e-4
-    path = tmp_path / "clip.mp4"
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=10)
-        s.width = s.height = 48
-        s.pix_fmt = "yuv420p"
-        for i in range(10):
-            for pkt in s.encode(av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8), format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
+    path = write_video(tmp_path / "clip.mp4", [np.random.default_rng(i).integers(0, 256, (48, 48, 3), dtype=np.uint8) for i in range(10)])
     v = d.predict_video(path, max_frames=8)
     assert len(v.frames) == 8 and v.score is not None
     assert len({f.score for f in v.frames}) <= 2  # frames share their clip's score: 8 frames, clips of 4

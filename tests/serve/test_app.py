@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from spoofguard.serve.app import ServeSettings, create_app  # noqa: E402
 from spoofguard.serve.uploads import Limits  # noqa: E402
-from tests.conftest import face_frame  # noqa: E402
+from tests.conftest import face_frame, write_video  # noqa: E402
 
 
 def _jpeg(array) -> bytes:
@@ -32,19 +32,7 @@ def _png_header(w, h) -> bytes:
 
 
 def _mp4(frames) -> bytes:
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as c:
-        s = c.add_stream("mpeg4", rate=10)
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return buf.getvalue()
+    return write_video(io.BytesIO(), frames, container="mp4").getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -22,20 +22,11 @@ from gradio.data_classes import FileData  # noqa: E402
 from spoofguard.errors import SpoofguardError  # noqa: E402
 from spoofguard.inference.detector import Detector  # noqa: E402
 from spoofguard.serve import ui  # noqa: E402
-from tests.conftest import face_frame, ridge_image  # noqa: E402
+from tests.conftest import face_frame, ridge_image, write_video  # noqa: E402
 
 
 def _video(path, frames, fps=10):
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    return write_video(path, frames, fps)
 
 
 @pytest.fixture(scope="module")
