@@ -126,3 +126,12 @@ def test_parse_epochs_per_model():
     assert parse_epochs_per_model("") == {}
     with pytest.raises(SpoofguardError, match="NAME=EPOCHS"):
         parse_epochs_per_model("spoofnet:15")
+
+
+def test_compare_cli_writes_the_table(tiny_dataset, tmp_path, capsys):
+    from spoofguard.cli import main
+
+    code = main(["compare", "--models", "seed-cnn", "--data", str(tiny_dataset), "--out", str(tmp_path / "c"), "--epochs", "1",
+                 "--input-size", "32", "--subject-pattern", r"^(\d+)_", "--bootstrap", "0", "--backend", "onnx"])
+    assert code == 0 and (tmp_path / "c" / "compare.md").is_file() and "| seed-cnn |" in capsys.readouterr().out
+    assert main(["compare", "--models", "nonet", "--data", str(tiny_dataset), "--out", str(tmp_path / "d")]) == 2

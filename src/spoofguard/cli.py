@@ -507,6 +507,42 @@ def export_cmd(
     console.print(f"use it:  spoofguard predict {onnx} IMAGES   (onnxruntime, no torch)")
 
 
+@app.command("compare")
+def compare_cmd(
+    models: str = typer.Option(..., "--models", help="comma-separated, e.g. seed-cnn,spoofnet,padnet,siamese (name@SIZE: another input size)"),
+    data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv"),
+    out: Path = typer.Option(..., "--out", help="folder for compare.md, compare.json and runs/<model>/"),
+    modality: str = typer.Option("fingerprint", "--modality", help="fingerprint | face"),
+    protocol: str = typer.Option("auto", "--protocol", help="made once by the first model, then every model trains on that split.csv (see train --protocol)"),
+    epochs: int = typer.Option(10, "--epochs", help="every model's budget"),
+    epochs_per_model: Optional[str] = typer.Option(None, "--epochs-per-model", help="overrides, e.g. spoofnet=15,padnet=40"),
+    seed: int = typer.Option(0, "--seed"),
+    subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
+    format: str = typer.Option("folder", "--format", help="layout of a --data folder (see data scan)"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="every model's input size (name@SIZE wins)"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="early stopping patience (default: none, the full budget for every model)"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples for the 95% intervals (0 = none)"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="inference speed on onnx | torch (default: both)"),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="move existing runs in --out aside instead of refusing"),
+):
+    """Train several models on the same split with the same budget; one table of test metrics and costs (markdown and JSON)."""
+    from spoofguard.compare import compare, parse_epochs_per_model, parse_models
+
+    options = dict(subject_pattern=subject_pattern, format=format, input_size=input_size, accelerator=accelerator)
+    if patience is not None:
+        options["patience"] = patience
+    rows = compare(parse_models(models), data, out, modality=modality, protocol=protocol, epochs=epochs,
+                   epochs_per_model=parse_epochs_per_model(epochs_per_model), seed=seed, bootstrap=bootstrap,
+                   overwrite=overwrite, backends=(backend,) if backend else ("onnx", "torch"), say=print, **options)
+    print("\n" + (out / "compare.md").read_text())
+    console.print(f"wrote {out / 'compare.md'} and {out / 'compare.json'}")
+    failed = [r.model for r in rows if r.error]
+    if failed:
+        console.print(f"[red]{len(failed)} model(s) failed: {', '.join(failed)} (see the error column)[/]")
+        raise typer.Exit(1)
+
+
 @app.command("enroll")
 def enroll_cmd(
     bundle: Path = typer.Argument(..., help="a siamese model.safetensors (or its run folder)"),
