@@ -46,11 +46,11 @@ that attack only. ``overall``: everything (the same as no protocol).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import norm_name, split_dirs
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -66,25 +66,12 @@ SCENARIO_SPECIES = {"warped": "print", "cut": "cutout", "video": "replay"}
 PROTOCOLS = ("low", "normal", "high", "warped", "cut", "video", "overall")
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.lower())
+_norm = norm_name
 
 
 def _split_dirs(root: Path) -> dict[str, Path]:
     """{split: folder} for train_release/test_release at the root or one level down."""
-    def at(folder: Path) -> dict[str, Path]:
-        try:
-            return {SPLIT_FOLDERS[_norm(d.name)]: d for d in sorted(folder.iterdir())
-                    if d.is_dir() and _norm(d.name) in SPLIT_FOLDERS}
-        except OSError:
-            return {}
-
-    found = at(root)
-    if not found:
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and not child.name.startswith(".") and (found := at(child)):
-                break
-    return found
+    return split_dirs(root, SPLIT_FOLDERS)
 
 
 def detect(root: Path) -> bool:

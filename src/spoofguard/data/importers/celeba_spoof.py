@@ -40,9 +40,10 @@ import json
 import os
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file, open_checked
+from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import image_problem
 from spoofguard.errors import SpoofguardError
 
 SPECIES = {1: "photo", 2: "poster", 3: "a4", 4: "face_mask", 5: "upper_body_mask", 6: "region_mask",
@@ -157,12 +158,9 @@ def import_celeba_spoof(root: Path, protocol: str | None = None, check_images: b
                         says = "spoof" if fields["label"] == ATTACK else "live"
                         skipped.append((str(path), f"{label_file.name} says {says} but it is in a {parts[-2]} folder"))
                         continue
-                if check_images:
-                    try:
-                        open_checked(path).close()
-                    except SpoofguardError as e:
-                        skipped.append((str(path), str(e).split(": ", 1)[-1]))
-                        continue
+                if check_images and (problem := image_problem(path)):
+                    skipped.append((str(path), problem))
+                    continue
                 subject = parts[0] if len(parts) >= 3 else ""
                 samples.append(Sample(path=str(path.resolve()), subject=subject, split=split, **fields))
         for key in sorted(set(labels or ()) - on_disk):

@@ -16,10 +16,10 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file, open_checked
+from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.errors import SpoofguardError
+from spoofguard.data.importers.common import image_problem, require_subjects, subject_regex
 
 BONA_FIDE_NAMES = {"live", "real", "bona_fide", "bonafide", "bona-fide", "genuine", "client"}
 
@@ -41,14 +41,7 @@ def classify(relative: Path) -> tuple[str, str] | None:
 
 @register_importer("folder")
 def import_folder(root: Path, subject_pattern: str | None = None, check_images: bool = True) -> ImportResult:
-    pattern = None
-    if subject_pattern:
-        try:
-            pattern = re.compile(subject_pattern)
-        except re.error as e:
-            raise SpoofguardError(f"--subject-pattern {subject_pattern!r} is not a valid regular expression: {e}.") from None
-        if pattern.groups < 1:
-            raise SpoofguardError(f"--subject-pattern {subject_pattern!r} needs a group, e.g. '^(\\d+)_'.")
+    pattern = subject_regex(subject_pattern)
     samples, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -61,22 +54,14 @@ def import_folder(root: Path, subject_pattern: str | None = None, check_images: 
             if cls is None:
                 skipped.append((str(path), "not inside a class folder"))
                 continue
-            if check_images:
-                try:
-                    open_checked(path).close()
-                except SpoofguardError as e:
-                    skipped.append((str(path), str(e).split(": ", 1)[-1]))
-                    continue
+            if check_images and (problem := image_problem(path)):
+                skipped.append((str(path), problem))
+                continue
             subject = ""
             if pattern is not None:
                 m = pattern.search(path.stem)
                 subject = m.group(1) if m else ""
             samples.append(Sample(path=str(path.resolve()), label=cls[0], species=cls[1], subject=subject))
     if pattern is not None:
-        unmatched = [s.path for s in samples if not s.subject]
-        if unmatched:
-            raise SpoofguardError(
-                f"--subject-pattern {subject_pattern!r} matched no subject in {len(unmatched)} file name(s), "
-                f"e.g. {Path(unmatched[0]).name}; fix the pattern or leave it out."
-            )
+        require_subjects(samples, subject_pattern)
     return ImportResult(Manifest(samples), skipped)

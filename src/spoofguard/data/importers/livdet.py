@@ -52,10 +52,11 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file, open_checked
+from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.folder import species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import image_problem, subject_regex
 from spoofguard.errors import SpoofguardError
 
 SENSORS = {  # squashed folder name -> device
@@ -175,14 +176,7 @@ def import_livdet(
             f"LivDet has no protocol lists (got protocol {protocol!r}); its Training/Testing folders give the split, "
             "so leave the protocol out."
         )
-    pattern = DEFAULT_SUBJECT
-    if subject_pattern:
-        try:
-            pattern = re.compile(subject_pattern)
-        except re.error as e:
-            raise SpoofguardError(f"subject pattern {subject_pattern!r} is not a valid regular expression: {e}.") from None
-        if pattern.groups < 1:
-            raise SpoofguardError(f"subject pattern {subject_pattern!r} needs a group, e.g. '^(\\d+)_'.")
+    pattern = subject_regex(subject_pattern, "subject pattern") or DEFAULT_SUBJECT
     root = Path(root)
     samples, skipped, classified = [], [], 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -197,12 +191,9 @@ def import_livdet(
                 skipped.append((str(path), "not inside a Live or Fake/Spoof folder"))
                 continue
             classified += 1
-            if check_images:
-                try:
-                    open_checked(path).close()
-                except SpoofguardError as e:
-                    skipped.append((str(path), str(e).split(": ", 1)[-1]))
-                    continue
+            if check_images and (problem := image_problem(path)):
+                skipped.append((str(path), problem))
+                continue
             m = pattern.search(path.stem)
             samples.append(Sample(path=str(path.resolve()), subject=m.group(1) if m else "", **fields))
     if not classified:

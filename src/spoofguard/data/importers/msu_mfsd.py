@@ -45,6 +45,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import norm_name
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -53,8 +54,7 @@ LISTS = {"train": "train_sub_list.txt", "test": "test_sub_list.txt"}
 NAME_HELP = "real|attack_clientNNN_<camera>_... (e.g. attack_client002_android_SD_printed_photo_scene01.mp4)"
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.lower())
+_norm = norm_name
 
 
 def _scene_dirs(root: Path) -> list[Path]:

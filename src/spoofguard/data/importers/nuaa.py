@@ -34,9 +34,10 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file, open_checked
+from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import image_problem
 from spoofguard.errors import SpoofguardError
 
 VARIANTS = ("raw", "face", "normalized")
@@ -121,12 +122,9 @@ def import_nuaa(
                 if protocol and not splits:
                     skipped.append((str(path), "not in protocol nuaa"))
                     continue
-                if check_images:
-                    try:
-                        open_checked(path).close()
-                    except SpoofguardError as e:
-                        skipped.append((str(path), str(e).split(": ", 1)[-1]))
-                        continue
+                if check_images and (problem := image_problem(path)):
+                    skipped.append((str(path), problem))
+                    continue
                 m = FILE_NAME.match(path.stem)
                 subject = m.group(1) if m else (path.parent.name if path.parent != folder else "")
                 samples.append(Sample(

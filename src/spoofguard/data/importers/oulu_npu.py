@@ -52,6 +52,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import norm_name, split_dirs
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -64,8 +65,7 @@ PROTOCOLS = ("1", "2", *(f"3_{i}" for i in range(1, 7)), *(f"4_{i}" for i in ran
 NAME_HELP = "Phone_Session_User_File (e.g. 1_1_01_1.avi)"
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.lower())
+_norm = norm_name
 
 
 def _child(folder: Path, normalized: str) -> Path | None:
@@ -78,19 +78,7 @@ def _child(folder: Path, normalized: str) -> Path | None:
 
 def _split_dirs(root: Path) -> dict[str, Path]:
     """{split: folder} for Train_files/Dev_files/Test_files at the root or one level down."""
-    def at(folder: Path) -> dict[str, Path]:
-        try:
-            return {SPLIT_FOLDERS[_norm(d.name)]: d for d in sorted(folder.iterdir())
-                    if d.is_dir() and _norm(d.name) in SPLIT_FOLDERS}
-        except OSError:
-            return {}
-
-    found = at(root)
-    if not found:
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and not child.name.startswith(".") and (found := at(child)):
-                break
-    return found
+    return split_dirs(root, SPLIT_FOLDERS)
 
 
 def detect(root: Path) -> bool:

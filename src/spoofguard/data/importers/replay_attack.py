@@ -62,6 +62,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import norm_name
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -75,7 +76,7 @@ ENROLL_REASON = "enrollment video (not part of the PAD protocol)"
 
 
 def _norm(name: str) -> str:
-    name = re.sub(r"[\s_\-]+", "", name.lower())
+    name = norm_name(name)
     return re.sub(r"^(replayattack|replaymobile)(?=.)", "", name)
 
 

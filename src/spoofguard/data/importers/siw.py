@@ -52,6 +52,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import norm_name
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -62,8 +63,7 @@ TYPES = {"1": (BONA_FIDE, ""), "2": (ATTACK, "print"), "3": (ATTACK, "replay")}
 PROTOCOLS = ("1", "2_1", "2_2", "2_3", "2_4", "3_1", "3_2")
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.lower())
+_norm = norm_name
 
 
 def _medium(stem: str) -> str:

@@ -40,6 +40,7 @@ from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.folder import BONA_FIDE_NAMES, species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
+from spoofguard.data.importers.common import norm_name, require_subjects, subject_regex
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -59,8 +60,7 @@ _IDIAP_NAME = re.compile(r"(^|_)client\d+_session\d+_", re.IGNORECASE)
 _SPECIES = {spelling: species for species, spellings in SPECIES_SPELLINGS.items() for spelling in spellings}
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.lower())
+_key = norm_name
 
 
 def is_bona_fide(folder: str) -> bool:
@@ -101,18 +101,6 @@ def detect(root: Path) -> bool:
     return bona_fide and other
 
 
-def _subject_regex(subject_pattern: str | None) -> re.Pattern | None:
-    if not subject_pattern:
-        return None
-    try:
-        pattern = re.compile(subject_pattern)
-    except re.error as e:
-        raise SpoofguardError(f"--subject-pattern {subject_pattern!r} is not a valid regular expression: {e}.") from None
-    if pattern.groups < 1:
-        raise SpoofguardError(f"--subject-pattern {subject_pattern!r} needs a group, e.g. '^(\\d+)_'.")
-    return pattern
-
-
 @register_importer("video-folders", detect=detect)
 def import_video_folders(root: Path, protocol: str | None = None, check_images: bool = False,
                          subject_pattern: str | None = None, **options) -> ImportResult:
@@ -122,7 +110,7 @@ def import_video_folders(root: Path, protocol: str | None = None, check_images: 
     if protocol is not None:
         raise SpoofguardError("the video-folders format has no protocols; leave --protocol out.")
     root = Path(root)
-    pattern = _subject_regex(subject_pattern)
+    pattern = subject_regex(subject_pattern)
     samples, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -156,10 +144,5 @@ def import_video_folders(root: Path, protocol: str | None = None, check_images: 
             f"no videos in class folders (real/, replay/, ...) under {root}: expected one folder of videos per class."
         )
     if pattern is not None:
-        unmatched = [s.path for s in samples if not s.subject]
-        if unmatched:
-            raise SpoofguardError(
-                f"--subject-pattern {subject_pattern!r} matched no subject in {len(unmatched)} file name(s), "
-                f"e.g. {Path(unmatched[0]).name}; fix the pattern or leave it out."
-            )
+        require_subjects(samples, subject_pattern)
     return ImportResult(Manifest(samples), skipped)
