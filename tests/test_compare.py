@@ -135,3 +135,16 @@ def test_compare_cli_writes_the_table(tiny_dataset, tmp_path, capsys):
                  "--input-size", "32", "--subject-pattern", r"^(\d+)_", "--bootstrap", "0", "--backend", "onnx"])
     assert code == 0 and (tmp_path / "c" / "compare.md").is_file() and "| seed-cnn |" in capsys.readouterr().out
     assert main(["compare", "--models", "nonet", "--data", str(tiny_dataset), "--out", str(tmp_path / "d")]) == 2
+
+
+def test_on_video_frames_a_temporal_model_and_its_single_frame_baseline_are_both_judged_per_video(tmp_path):
+    from spoofguard.compare import compare
+    from tests.models.test_temporal import _frame_videos
+
+    manifest = _frame_videos(tmp_path / "clips", videos=12, frames=4)
+    rows = compare(["padnet", "temporal"], str(manifest), tmp_path / "c", modality="face", protocol="random", epochs=1,
+                   input_size=32, precropped=True, bootstrap=0, backends=("onnx",))
+    by = {r.model: r for r in rows}
+    assert not by["padnet"].error and not by["temporal"].error, [r.error for r in rows]
+    assert "judged per video (mean of its frame scores)" in by["padnet"].notes
+    assert by["padnet"].test_n == by["temporal"].test_n  # the same number of videos judged

@@ -203,6 +203,7 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
 
 def _one(e: _Entry, cfg, overwrite: bool, bootstrap: int, seed: int, backends, bench_seconds: float, reference: Path | None) -> CompareRow:
     """Train, judge and measure one model; any failure becomes the row's error."""
+    from spoofguard.data.manifest import read_manifest
     from spoofguard.evaluation.evaluate import evaluate
     from spoofguard.inference.bundle import read_metadata
     from spoofguard.training.train import train
@@ -220,7 +221,13 @@ def _one(e: _Entry, cfg, overwrite: bool, bootstrap: int, seed: int, backends, b
         if reference is not None and _split_of(run / "split.csv") != _split_of(reference):
             row.notes.append(f"its split differs from {reference} (samples dropped as unreadable?)")
         stage = "evaluation"
-        ev = evaluate(result.bundle, run / "split.csv", run / "report", split="test", bootstrap=bootstrap, seed=seed)
+        # on video data every model is judged per video: frame models by the mean of their frame scores (the fair
+        # single-frame baseline), a temporal model by one clip per video
+        videos = not pre.get("clip_frames") and any(s.video_id for s in read_manifest(run / "split.csv") if s.split == "test")
+        ev = evaluate(result.bundle, run / "split.csv", run / "report", split="test", bootstrap=bootstrap, seed=seed,
+                      per_video_how="mean" if videos else None)
+        if videos:
+            row.notes.append("judged per video (mean of its frame scores)")
         m = ev.metrics
         for k in METRICS:
             setattr(row, k, _finite(m.get(k)))

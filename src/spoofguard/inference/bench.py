@@ -85,13 +85,15 @@ def _finder(det):
 
 
 def _views(det, n: int) -> list[np.ndarray]:
-    """Random uint8 views, one array per member: ``n`` captures' worth (a face: its scales)."""
+    """Random uint8 views, one array per member: ``n`` captures' worth (a face: its scales; a temporal
+    model: clips of its frames)."""
     rng = np.random.default_rng(0)
     out = []
     for m in det.members:
         p = m.preprocessing
         per = len(p.face_scales) if p.crop == "face" else 1
-        out.append(rng.integers(0, 256, (n * per, p.input_size, p.input_size, p.channels), dtype=np.uint8))
+        clip = (p.clip_frames,) if p.clip_frames else ()  # temporal models take clips of frames
+        out.append(rng.integers(0, 256, (n * per,) + clip + (p.input_size, p.input_size, p.channels), dtype=np.uint8))
     return out
 
 
