@@ -86,3 +86,14 @@ def test_a_held_out_species_is_not_a_class(tmp_path):
     r = train(data=str(root), out=str(tmp_path / "run"), model="siamese", epochs=1, input_size=32, subject_pattern=r"^(\d+)_",
               protocol="leave-one-species-out:latex", progress=False)
     assert load_bundle(r.bundle).classes == ["bona_fide", "gelatine", "silicone"]
+
+
+def test_a_single_attack_species_is_a_class_of_its_own(tmp_path):
+    """Species as classes with one species (e.g. a plain spoof/ folder): its class is the species."""
+    from spoofguard.training.train import train
+    from tests.conftest import make_dataset
+
+    root = make_dataset(tmp_path / "d", n_live=12, species=("spoof",), n_per_species=12, subjects=6)
+    r = train(data=str(root), out=str(tmp_path / "run"), model="siamese", epochs=1, input_size=32, subject_pattern=r"^(\d+)_",
+              progress=False)
+    assert load_bundle(r.bundle).classes == ["bona_fide", "spoof"]

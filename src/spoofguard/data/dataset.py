@@ -16,7 +16,8 @@ from spoofguard.modalities import Preprocessing, Source
 
 def class_index(sample: Sample, class_names: list[str]) -> int:
     """Target index: binary models see bona fide (0) / attack (1); multi-class see the species."""
-    name = sample.class_name if len(class_names) > 2 else sample.label
+    species_classes = len(class_names) > 2 or class_names[1] != "attack"  # also one species as its own class
+    name = sample.class_name if species_classes else sample.label
     try:
         return class_names.index(name)
     except ValueError:
