@@ -164,7 +164,9 @@ def train_cmd(
     threshold: str = typer.Option("eer", "--threshold", help="rule for the dev threshold: eer | bpcer20 | apcer=0.05 | ..."),
     workers: Optional[int] = typer.Option(None, "--workers", help="data loading processes"),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
-    devices: str = typer.Option("auto", "--devices"),
+    devices: str = typer.Option("auto", "--devices", help="devices per node (GPUs, or CPU processes with --accelerator cpu)"),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="machines; launch with torchrun or SLURM (docs/distributed.md)"),
+    strategy: str = typer.Option("auto", "--strategy", help="auto | ddp (distributed data parallel)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a run in --out (the old one is moved aside)"),
 ):
@@ -183,8 +185,13 @@ def train_cmd(
             seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
             augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
             workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+            num_nodes=num_nodes, strategy=strategy,
         )
         result = training.train(cfg, overwrite=overwrite)
+    from spoofguard.training.run_folder import is_global_zero
+
+    if not is_global_zero():  # other ranks of a distributed run: rank 0 reports
+        return
     m = result.dev_metrics
     console.print(
         f"\n[bold]done[/bold] in {result.wall_time_s:.0f} s, {result.epochs_run} epoch(s), {result.train_images_per_s:.0f} training images/s\n"

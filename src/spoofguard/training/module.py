@@ -86,10 +86,15 @@ class PADModule(L.LightningModule):
         y = torch.cat([d[1] for d in self._dev])
         losses = torch.cat([d[2] for d in self._dev])
         if self.trainer.world_size > 1:
-            logits, y, losses = (self.all_gather(t).flatten(0, 1) for t in (logits, y, losses))
+            # the DistributedSampler gives rank r the samples r, r + world, ... of the dev set, padded with its first
+            # samples to equal length: interleave the ranks back into dev order and cut the padding, so every dev
+            # sample counts exactly once
+            n = len(self.trainer.val_dataloaders.dataset)
+            logits, y, losses = (self.all_gather(t).transpose(0, 1).flatten(0, 1)[:n] for t in (logits, y, losses))
         scores = torch.softmax(logits, 1)[:, 0].cpu().numpy()
         labels = np.where(y.cpu().numpy() == 0, "bona_fide", "attack")
         dev_eer, _ = eer(scores, labels)
+        self._dev_n = int(len(y))
         metrics = {
             "dev_loss": float(losses.mean()),
             "dev_acc": float((logits.argmax(1) == y).float().mean()),
@@ -105,7 +110,7 @@ class PADModule(L.LightningModule):
         row = {"epoch": self.current_epoch + 1, "lr": self.optimizers().param_groups[0]["lr"]}
         if sums[2] > 0:
             row.update(train_loss=float(sums[0] / sums[2]), train_acc=float(sums[1] / sums[2]))
-        row.update(metrics)
+        row.update(metrics, dev_n=self._dev_n)
         self.history.append(row)
 
     # -- optimiser ------------------------------------------------------------------------------

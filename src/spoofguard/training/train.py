@@ -60,6 +60,8 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
     protocol: str = "auto"
     format: str = "folder"  # dataset layout when --data is a folder (auto | folder | livdet | nuaa | ...)
+    num_nodes: int = 1  # machines (DDP across hosts)
+    strategy: str = "auto"  # auto | ddp | ... (Lightning strategies); several devices or nodes use DDP
     seed: int = 0
     subject_pattern: str | None = None
     species_as_classes: bool = False
@@ -259,6 +261,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         max_epochs=cfg.epochs,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
         precision=cfg.precision or _default_precision(cfg.accelerator),
         callbacks=[best, EarlyStopping(monitor=cfg.monitor, mode=MONITORS[cfg.monitor], patience=cfg.patience), meter],
         logger=[TensorBoardLogger(out, name="tensorboard", version=""), CSVLogger(out, name="logs", version="")],
@@ -274,6 +278,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
             + (f" as {pre.input_size}px face crops at scale(s) {', '.join(f'{k:g}' for k in pre.face_scales)}" if pre.crop == "face" else ""))
     say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), {what}, classes {classes}")
     trainer.fit(module, train_dl, dev_dl, ckpt_path=str(out / run_folder.LAST_CKPT) if resuming else None, weights_only=True)
+    _record_rank_digest(module.model, trainer.global_rank)
     if trainer.interrupted:
         raise SpoofguardError(f"training was interrupted after {len(module.history)} epoch(s); no bundle was written. Continue with: spoofguard train --resume --out {out}")
 
@@ -371,6 +376,20 @@ def _scores(model, pre: Preprocessing, ds: SampleDataset, batch_size: int = 64) 
 
 
 @torch.no_grad()
+def _record_rank_digest(model, rank: int) -> None:
+    """With SPOOFGUARD_RANK_DIGESTS=DIR, every rank writes the digest of its final weights there, so a
+    distributed run can be checked to end with identical weights on all ranks (tests, cluster smoke runs)."""
+    import os
+
+    folder = os.environ.get("SPOOFGUARD_RANK_DIGESTS")
+    if folder:
+        from spoofguard.inference.bundle import weights_digest
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"rank-{rank}.sha256").write_text(weights_digest({k: v.float().cpu() for k, v in model.state_dict().items()}))
+
+
+@torch.no_grad()
 def _fit_prototypes(model, train_ds: SampleDataset, dev_ds: SampleDataset, batch_size: int = 64) -> None:
     """Replace a metric model's learned proxies by the mean embedding of each class's training views
     (what enrolment does for a new species), then calibrate its temperature on the dev views."""
@@ -404,7 +423,7 @@ def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> di
 
 
 def _write_history(history: list[dict], path: Path) -> None:
-    keys = ["epoch", "lr", "train_loss", "train_acc", "dev_loss", "dev_acc", "dev_eer"]
+    keys = ["epoch", "lr", "train_loss", "train_acc", "dev_loss", "dev_acc", "dev_eer", "dev_n"]  # dev_n: dev views judged
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
