@@ -50,7 +50,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name, split_dirs
+from spoofguard.data.importers.common import norm_name, split_dirs, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -111,28 +111,23 @@ def import_casia_fasd(root: Path, protocol: str | None = None, check_images: boo
         raise SpoofguardError(f"no train_release/test_release folders under {root}: is this CASIA-FASD?")
     samples, skipped = [], []
     for split, folder in split_dirs.items():
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith(".") or not is_video_file(name):
-                    continue
-                path = Path(dirpath) / name
-                below = path.relative_to(folder).parts
-                kind = NAMES.get(_norm(path.stem))
-                if len(below) < 2:
-                    skipped.append((str(path), f"not inside a subject folder of {folder.name}/"))
-                elif kind is None:
-                    skipped.append((str(path), "file name is not one of CASIA-FASD's 1-8.avi or HR_1-HR_4.avi"))
-                elif check_images and path.stat().st_size == 0:
-                    skipped.append((str(path), "the file is empty (0 bytes)"))
-                elif protocol and not in_protocol(protocol, *kind):
-                    skipped.append((str(path), f"not in protocol {protocol}"))
-                else:
-                    label, species, quality = kind
-                    samples.append(Sample(
-                        path=str(path.resolve()), label=label, species=species, subject=f"{split}-{below[0]}",
-                        device=quality, video_id=path.relative_to(root).with_suffix("").as_posix(), split=split,
-                    ))
+        for path in walk_files(folder, is_video_file):
+            below = path.relative_to(folder).parts
+            kind = NAMES.get(_norm(path.stem))
+            if len(below) < 2:
+                skipped.append((str(path), f"not inside a subject folder of {folder.name}/"))
+            elif kind is None:
+                skipped.append((str(path), "file name is not one of CASIA-FASD's 1-8.avi or HR_1-HR_4.avi"))
+            elif check_images and path.stat().st_size == 0:
+                skipped.append((str(path), "the file is empty (0 bytes)"))
+            elif protocol and not in_protocol(protocol, *kind):
+                skipped.append((str(path), f"not in protocol {protocol}"))
+            else:
+                label, species, quality = kind
+                samples.append(Sample(
+                    path=str(path.resolve()), label=label, species=species, subject=f"{split}-{below[0]}",
+                    device=quality, video_id=path.relative_to(root).with_suffix("").as_posix(), split=split,
+                ))
     if not samples:
         raise SpoofguardError(
             f"no CASIA-FASD videos (train_release|test_release/<subject>/1.avi .. HR_4.avi) under {root}: "

@@ -43,7 +43,7 @@ from pathlib import Path
 from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import image_problem
+from spoofguard.data.importers.common import image_problem, walk_files
 from spoofguard.errors import SpoofguardError
 
 SPECIES = {1: "photo", 2: "poster", 3: "a4", 4: "face_mask", 5: "upper_body_mask", 6: "region_mask",
@@ -131,38 +131,34 @@ def import_celeba_spoof(root: Path, protocol: str | None = None, check_images: b
         else:
             labels = _load_labels(label_file)
         on_disk = set()
-        for dirpath, dirnames, filenames in os.walk(folders[split]) if folders[split] else ():
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith(".") or not is_image_file(name):
-                    continue  # *_BB.txt bounding boxes and other side files
-                path = Path(dirpath) / name
-                parts = path.relative_to(folders[split]).parts
-                key = f"Data/{split}/" + "/".join(parts)
-                on_disk.add(key)
-                folder_label = {"live": BONA_FIDE, "spoof": ATTACK}.get(parts[-2].lower()) if len(parts) >= 2 else None
-                if folder_label is None:
-                    skipped.append((str(path), "not inside a live or spoof folder"))
+        # images only: *_BB.txt bounding boxes and other side files are passed over
+        for path in walk_files(folders[split], is_image_file) if folders[split] else ():
+            parts = path.relative_to(folders[split]).parts
+            key = f"Data/{split}/" + "/".join(parts)
+            on_disk.add(key)
+            folder_label = {"live": BONA_FIDE, "spoof": ATTACK}.get(parts[-2].lower()) if len(parts) >= 2 else None
+            if folder_label is None:
+                skipped.append((str(path), "not inside a live or spoof folder"))
+                continue
+            if labels is None:
+                fields = {"label": folder_label, "species": "unknown" if folder_label == ATTACK else "", "session": ""}
+            elif key not in labels:
+                skipped.append((str(path), f"not in {label_file.name}"))
+                continue
+            else:
+                fields, why = _from_labels(labels[key])
+                if fields is None:
+                    skipped.append((str(path), f"{why} in {label_file.name}"))
                     continue
-                if labels is None:
-                    fields = {"label": folder_label, "species": "unknown" if folder_label == ATTACK else "", "session": ""}
-                elif key not in labels:
-                    skipped.append((str(path), f"not in {label_file.name}"))
+                if fields["label"] != folder_label:
+                    says = "spoof" if fields["label"] == ATTACK else "live"
+                    skipped.append((str(path), f"{label_file.name} says {says} but it is in a {parts[-2]} folder"))
                     continue
-                else:
-                    fields, why = _from_labels(labels[key])
-                    if fields is None:
-                        skipped.append((str(path), f"{why} in {label_file.name}"))
-                        continue
-                    if fields["label"] != folder_label:
-                        says = "spoof" if fields["label"] == ATTACK else "live"
-                        skipped.append((str(path), f"{label_file.name} says {says} but it is in a {parts[-2]} folder"))
-                        continue
-                if check_images and (problem := image_problem(path)):
-                    skipped.append((str(path), problem))
-                    continue
-                subject = parts[0] if len(parts) >= 3 else ""
-                samples.append(Sample(path=str(path.resolve()), subject=subject, split=split, **fields))
+            if check_images and (problem := image_problem(path)):
+                skipped.append((str(path), problem))
+                continue
+            subject = parts[0] if len(parts) >= 3 else ""
+            samples.append(Sample(path=str(path.resolve()), subject=subject, split=split, **fields))
         for key in sorted(set(labels or ()) - on_disk):
             skipped.append((str(root / key), f"listed in {label_file.name} but not on disk"))
     return ImportResult(Manifest(samples), skipped)

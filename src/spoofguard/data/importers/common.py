@@ -3,8 +3,10 @@ a cheap image check. Each importer file keeps only what is particular to its lay
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Callable, Iterator
 
 from spoofguard.errors import SpoofguardError
 
@@ -12,6 +14,16 @@ from spoofguard.errors import SpoofguardError
 def norm_name(name: str) -> str:
     """A folder or list name compared without case, spaces, ``_`` or ``-`` (releases differ in all four)."""
     return re.sub(r"[\s_\-]+", "", name.lower())
+
+
+def walk_files(folder: Path, wanted: Callable[[str], bool]) -> Iterator[Path]:
+    """Every file below ``folder`` whose name ``wanted`` accepts, in sorted order (a folder's files, then its
+    sub-folders), hidden files and folders skipped."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and wanted(name):
+                yield Path(dirpath) / name
 
 
 def split_dirs(root: Path, split_folders: dict[str, str]) -> dict[str, Path]:

@@ -12,14 +12,13 @@ name without extension, first group = subject) recovers them where file names ca
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import image_problem, require_subjects, subject_regex
+from spoofguard.data.importers.common import image_problem, require_subjects, subject_regex, walk_files
 
 BONA_FIDE_NAMES = {"live", "real", "bona_fide", "bonafide", "bona-fide", "genuine", "client"}
 
@@ -43,25 +42,20 @@ def classify(relative: Path) -> tuple[str, str] | None:
 def import_folder(root: Path, subject_pattern: str | None = None, check_images: bool = True) -> ImportResult:
     pattern = subject_regex(subject_pattern)
     samples, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not is_image_file(name):
-                continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root)
-            cls = classify(rel)
-            if cls is None:
-                skipped.append((str(path), "not inside a class folder"))
-                continue
-            if check_images and (problem := image_problem(path)):
-                skipped.append((str(path), problem))
-                continue
-            subject = ""
-            if pattern is not None:
-                m = pattern.search(path.stem)
-                subject = m.group(1) if m else ""
-            samples.append(Sample(path=str(path.resolve()), label=cls[0], species=cls[1], subject=subject))
+    for path in walk_files(root, is_image_file):
+        rel = path.relative_to(root)
+        cls = classify(rel)
+        if cls is None:
+            skipped.append((str(path), "not inside a class folder"))
+            continue
+        if check_images and (problem := image_problem(path)):
+            skipped.append((str(path), problem))
+            continue
+        subject = ""
+        if pattern is not None:
+            m = pattern.search(path.stem)
+            subject = m.group(1) if m else ""
+        samples.append(Sample(path=str(path.resolve()), label=cls[0], species=cls[1], subject=subject))
     if pattern is not None:
         require_subjects(samples, subject_pattern)
     return ImportResult(Manifest(samples), skipped)

@@ -56,7 +56,7 @@ from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.folder import species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import image_problem, subject_regex
+from spoofguard.data.importers.common import image_problem, subject_regex, walk_files
 from spoofguard.errors import SpoofguardError
 
 SENSORS = {  # squashed folder name -> device
@@ -179,23 +179,18 @@ def import_livdet(
     pattern = subject_regex(subject_pattern, "subject pattern") or DEFAULT_SUBJECT
     root = Path(root)
     samples, skipped, classified = [], [], 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not is_image_file(name):
-                continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root)
-            fields = _fields(rel.parts[:-1])
-            if fields is None:
-                skipped.append((str(path), "not inside a Live or Fake/Spoof folder"))
-                continue
-            classified += 1
-            if check_images and (problem := image_problem(path)):
-                skipped.append((str(path), problem))
-                continue
-            m = pattern.search(path.stem)
-            samples.append(Sample(path=str(path.resolve()), subject=m.group(1) if m else "", **fields))
+    for path in walk_files(root, is_image_file):
+        rel = path.relative_to(root)
+        fields = _fields(rel.parts[:-1])
+        if fields is None:
+            skipped.append((str(path), "not inside a Live or Fake/Spoof folder"))
+            continue
+        classified += 1
+        if check_images and (problem := image_problem(path)):
+            skipped.append((str(path), problem))
+            continue
+        m = pattern.search(path.stem)
+        samples.append(Sample(path=str(path.resolve()), subject=m.group(1) if m else "", **fields))
     if not classified:
         raise SpoofguardError(f"no images in Live and Fake/Spoof folders under {root}: is this LivDet?")
     if subject_pattern and any(not s.subject for s in samples):

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name
+from spoofguard.data.importers.common import norm_name, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -124,19 +124,14 @@ def import_msu_mfsd(root: Path, protocol: str | None = None, check_images: bool 
                 skipped.append((str(root / LISTS[split]), "missing, so no split is set (both subject lists are needed)"))
     samples = []
     for scene in scenes:
-        for dirpath, dirnames, filenames in os.walk(scene):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith(".") or not is_video_file(name):
-                    continue
-                path = Path(dirpath) / name
-                sample, why = _sample(path, root, scene, ids)
-                if sample is None:
-                    skipped.append((str(path), why))
-                elif check_images and path.stat().st_size == 0:
-                    skipped.append((str(path), "the file is empty (0 bytes)"))
-                else:
-                    samples.append(sample)
+        for path in walk_files(scene, is_video_file):
+            sample, why = _sample(path, root, scene, ids)
+            if sample is None:
+                skipped.append((str(path), why))
+            elif check_images and path.stat().st_size == 0:
+                skipped.append((str(path), "the file is empty (0 bytes)"))
+            else:
+                samples.append(sample)
     if not samples:
         raise SpoofguardError(f"no MSU-MFSD videos (scene01/real|attack/{NAME_HELP}) under {root}: is this MSU-MFSD?")
     return ImportResult(Manifest(samples), skipped)

@@ -37,7 +37,7 @@ from pathlib import Path
 from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import image_problem
+from spoofguard.data.importers.common import image_problem, walk_files
 from spoofguard.errors import SpoofguardError
 
 VARIANTS = ("raw", "face", "normalized")
@@ -107,30 +107,25 @@ def import_nuaa(
     samples = []
     for folder, side, label in classes:
         seen = set()
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith(".") or not is_image_file(name):
-                    continue
-                path = Path(dirpath) / name
-                rel = path.relative_to(folder).as_posix().lower()
-                seen.add(rel)
-                splits = [sp for sp in ("train", "test") if rel in lists.get((side, sp), ())]
-                if len(splits) > 1:
-                    skipped.append((str(path), f"in both {side}_train_{variant}.txt and {side}_test_{variant}.txt"))
-                    continue
-                if protocol and not splits:
-                    skipped.append((str(path), "not in protocol nuaa"))
-                    continue
-                if check_images and (problem := image_problem(path)):
-                    skipped.append((str(path), problem))
-                    continue
-                m = FILE_NAME.match(path.stem)
-                subject = m.group(1) if m else (path.parent.name if path.parent != folder else "")
-                samples.append(Sample(
-                    path=str(path.resolve()), label=label, species="print" if label == ATTACK else "",
-                    subject=subject, session=m.group(4) if m else "", split=splits[0] if splits else "",
-                ))
+        for path in walk_files(folder, is_image_file):
+            rel = path.relative_to(folder).as_posix().lower()
+            seen.add(rel)
+            splits = [sp for sp in ("train", "test") if rel in lists.get((side, sp), ())]
+            if len(splits) > 1:
+                skipped.append((str(path), f"in both {side}_train_{variant}.txt and {side}_test_{variant}.txt"))
+                continue
+            if protocol and not splits:
+                skipped.append((str(path), "not in protocol nuaa"))
+                continue
+            if check_images and (problem := image_problem(path)):
+                skipped.append((str(path), problem))
+                continue
+            m = FILE_NAME.match(path.stem)
+            subject = m.group(1) if m else (path.parent.name if path.parent != folder else "")
+            samples.append(Sample(
+                path=str(path.resolve()), label=label, species="print" if label == ATTACK else "",
+                subject=subject, session=m.group(4) if m else "", split=splits[0] if splits else "",
+            ))
         for split in ("train", "test"):
             for rel in sorted(lists.get((side, split), set()) - seen):
                 skipped.append((str(folder / rel), f"listed in {side}_{split}_{variant}.txt but not on disk"))

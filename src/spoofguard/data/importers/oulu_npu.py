@@ -52,7 +52,7 @@ from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name, split_dirs
+from spoofguard.data.importers.common import norm_name, split_dirs, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -109,11 +109,8 @@ def parse_protocol(protocol) -> str:
 def _videos(folder: Path) -> dict[str, Path]:
     """{stem: path} of the video files below ``folder``."""
     out = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and is_video_file(name):
-                out.setdefault(Path(name).stem, Path(dirpath) / name)
+    for path in walk_files(folder, is_video_file):
+        out.setdefault(path.stem, path)
     return out
 
 

@@ -56,13 +56,12 @@ presentation-attack protocol: they are listed in ``skipped`` with the reason "en
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name
+from spoofguard.data.importers.common import norm_name, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -171,19 +170,14 @@ def import_replay_attack(root: Path, protocol: str | None = None, check_images: 
     if not any(d.is_dir() and _norm(d.name) in SPLIT_FOLDERS for d in root.iterdir()):
         raise SpoofguardError(f"no train/devel/test folders under {root}: is this Replay-Attack or Replay-Mobile?")
     samples, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not is_video_file(name):
-                continue  # .face files and anything else that is not a video
-            path = Path(dirpath) / name
-            sample, why = _sample(path, root)
-            if sample is None:
-                skipped.append((str(path), why))
-            elif check_images and path.stat().st_size == 0:
-                skipped.append((str(path), "the file is empty (0 bytes)"))
-            else:
-                samples.append(sample)
+    for path in walk_files(root, is_video_file):  # .face files and anything else that is not a video
+        sample, why = _sample(path, root)
+        if sample is None:
+            skipped.append((str(path), why))
+        elif check_images and path.stat().st_size == 0:
+            skipped.append((str(path), "the file is empty (0 bytes)"))
+        else:
+            samples.append(sample)
     if not samples:
         raise SpoofguardError(
             f"no Replay-Attack videos (train|devel|test/real|attack/...clientNNN_sessionNN....mov) under {root}: "

@@ -46,13 +46,12 @@ Protocols (``--protocol``); train samples always come from ``Train/``, test samp
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name
+from spoofguard.data.importers.common import norm_name, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -150,23 +149,18 @@ def import_siw(root: Path, protocol: str | None = None, check_images: bool = Fal
     if not _split_dirs(root):
         raise SpoofguardError(f"no Train/ or Test/ folders under {root}: is this SiW (SiW_release)?")
     samples, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not is_video_file(name):
-                continue  # .face bounding-box files and anything else that is not a video
-            path = Path(dirpath) / name
-            sample, why = _sample(path, root)
-            if sample is None:
-                skipped.append((str(path), why))
-                continue
-            if check_images and path.stat().st_size == 0:
-                skipped.append((str(path), "the file is empty (0 bytes)"))
-                continue
-            if protocol and not in_protocol(protocol, sample.split, sample.species, _medium(path.stem)):
-                skipped.append((str(path), f"not in protocol {protocol}"))
-                continue
-            samples.append(sample)
+    for path in walk_files(root, is_video_file):  # .face bounding-box files and anything else that is not a video
+        sample, why = _sample(path, root)
+        if sample is None:
+            skipped.append((str(path), why))
+            continue
+        if check_images and path.stat().st_size == 0:
+            skipped.append((str(path), "the file is empty (0 bytes)"))
+            continue
+        if protocol and not in_protocol(protocol, sample.split, sample.species, _medium(path.stem)):
+            skipped.append((str(path), f"not in protocol {protocol}"))
+            continue
+        samples.append(sample)
     if not samples:
         raise SpoofguardError(
             f"no SiW videos (Train|Test/live|spoof/<subject>/006-2-3-4-1.mov) under {root}: is this SiW?"

@@ -40,7 +40,7 @@ from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.folder import BONA_FIDE_NAMES, species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name, require_subjects, subject_regex
+from spoofguard.data.importers.common import norm_name, require_subjects, subject_regex, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -112,33 +112,28 @@ def import_video_folders(root: Path, protocol: str | None = None, check_images: 
     root = Path(root)
     pattern = subject_regex(subject_pattern)
     samples, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not (is_video_file(name) or is_image_file(name)):
-                continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(root)
-            folders = list(rel.parts[:-1])
-            split = SPLIT_NAMES.get(_key(folders[0]), "") if folders else ""
-            if split:
-                folders = folders[1:]
-            if not folders:
-                skipped.append((str(path), "not inside a class folder"))
-                continue
-            if not is_video_file(name):
-                skipped.append((str(path), "an image: this format takes videos (use --format folder for images)"))
-                continue
-            if check_images and path.stat().st_size == 0:
-                skipped.append((str(path), "the file is empty (0 bytes)"))
-                continue
-            label, species = classify(folders[0])
-            subject = ""
-            if pattern is not None:
-                m = pattern.search(path.stem)
-                subject = m.group(1) if m else ""
-            samples.append(Sample(path=str(path.resolve()), label=label, species=species, subject=subject,
-                                  video_id=rel.with_suffix("").as_posix(), split=split))
+    for path in walk_files(root, lambda name: is_video_file(name) or is_image_file(name)):
+        rel = path.relative_to(root)
+        folders = list(rel.parts[:-1])
+        split = SPLIT_NAMES.get(_key(folders[0]), "") if folders else ""
+        if split:
+            folders = folders[1:]
+        if not folders:
+            skipped.append((str(path), "not inside a class folder"))
+            continue
+        if not is_video_file(path.name):
+            skipped.append((str(path), "an image: this format takes videos (use --format folder for images)"))
+            continue
+        if check_images and path.stat().st_size == 0:
+            skipped.append((str(path), "the file is empty (0 bytes)"))
+            continue
+        label, species = classify(folders[0])
+        subject = ""
+        if pattern is not None:
+            m = pattern.search(path.stem)
+            subject = m.group(1) if m else ""
+        samples.append(Sample(path=str(path.resolve()), label=label, species=species, subject=subject,
+                              video_id=rel.with_suffix("").as_posix(), split=split))
     if not samples:
         raise SpoofguardError(
             f"no videos in class folders (real/, replay/, ...) under {root}: expected one folder of videos per class."
