@@ -65,14 +65,7 @@ def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[S
                          "subject": s.subject, "video_id": s.video_id, "score": r.score})
     if not rows:
         raise SpoofguardError(f"none of the {len(samples)} sample(s) could be scored; first problem: {failed[0][1] if failed else 'no samples'}")
-    meta = {
-        "bundle": detector.path,
-        "threshold": detector.threshold,
-        "threshold_rule": detector.metadata.get("threshold_rule", "eer"),
-        "threshold_source": detector.metadata.get("threshold_source", "bundle"),
-        "architecture": detector.architecture,
-    }
-    return ScoreTable.from_rows(rows, meta), failed
+    return ScoreTable.from_rows(rows, _score_meta(detector)), failed
 
 
 def _score_videos(detector, samples: list, root: str) -> tuple[ScoreTable, list[tuple[str, str]]]:
@@ -97,9 +90,18 @@ def _score_videos(detector, samples: list, root: str) -> tuple[ScoreTable, list[
                      "video_id": vid, "score": p.score})
     if not rows:
         raise SpoofguardError(f"none of the {len(videos)} video(s) could be scored; first problem: {failed[0][1] if failed else 'no samples'}")
-    meta = {"bundle": detector.path, "threshold": detector.threshold, "threshold_rule": detector.metadata.get("threshold_rule", "eer"),
-            "threshold_source": detector.metadata.get("threshold_source", "bundle"), "architecture": detector.architecture}
-    return ScoreTable.from_rows(rows, meta), failed
+    return ScoreTable.from_rows(rows, _score_meta(detector)), failed
+
+
+def _score_meta(detector) -> dict:
+    """What a score file records of the model that wrote it (its threshold is used when no dev scores are given)."""
+    return {
+        "bundle": detector.path,
+        "threshold": detector.threshold,
+        "threshold_rule": detector.metadata.get("threshold_rule", "eer"),
+        "threshold_source": detector.metadata.get("threshold_source", "bundle"),
+        "architecture": detector.architecture,
+    }
 
 
 def select_samples(data: str | Path, split: str | None, bundle_path: str | None = None, protocol: str | None = None,

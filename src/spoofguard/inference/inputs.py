@@ -88,12 +88,13 @@ def predict_inputs(detector, files: list[Path], all_faces: bool = False, max_fra
         elif all_faces and detector.uses_faces:
             yield from flush()
             try:
-                preds = detector.predict_faces(str(f))
+                src = detector.source(str(f))  # decoded and searched for faces once
             except SpoofguardError as e:
                 yield InputResult(str(f), "image", error=str(e))
                 continue
+            preds = detector.predict_faces(src)
             if not preds:
-                yield InputResult(str(f), "image", detector.predict(str(f)))  # the no-face result
+                yield InputResult(str(f), "image", detector.predict(src))  # the no-face result
             for i, p in enumerate(preds):
                 yield InputResult(str(f), "image", p, face=i)
         else:
