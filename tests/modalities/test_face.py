@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -324,15 +325,57 @@ def test_cache_never_fails(tmp_path):
 
 
 def test_cache_shared_between_threads(tmp_path):
+    # a fresh file each round: the first writers race to switch it to WAL and create the table,
+    # where sqlite answers "locked" at once instead of waiting (CI lost a write to that once)
+    for round_ in range(12):
+        cache = DetectionCache(tmp_path / f"faces{round_}.sqlite")
+
+        def work(i):
+            cache.put(f"d{i}", SETTINGS, FACES[: i % 3])
+            return cache.get(f"d{i}", SETTINGS)
+
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(work, range(16)))
+        assert got == [FACES[: i % 3] for i in range(16)], f"round {round_}"
+
+
+def test_cache_waits_out_a_short_lock(tmp_path):
+    path = tmp_path / "faces.sqlite"
+    cache = DetectionCache(path, timeout=5.0)
+    cache.put("abc", SETTINGS, FACES)
+    holder = sqlite3.connect(path, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.2, holder.rollback)
+    release.start()
+    try:
+        cache.put("new", SETTINGS, FACES)  # blocks until the holder lets go, then writes
+    finally:
+        release.join()
+        holder.close()
+    assert cache.get("new", SETTINGS) == FACES
+
+
+def test_cache_retries_an_immediate_locked_answer(tmp_path, monkeypatch):
+    # sqlite says "database is locked" without waiting when two connections could deadlock;
+    # those answers are retried, other errors are not
     cache = DetectionCache(tmp_path / "faces.sqlite")
+    real = DetectionCache._connect
+    refusals = []
 
-    def work(i):
-        cache.put(f"d{i}", SETTINGS, FACES[: i % 3])
-        return cache.get(f"d{i}", SETTINGS)
+    def flaky(self):
+        if len(refusals) < 3:
+            refusals.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        return real(self)
 
-    with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(work, range(16)))
-    assert got == [FACES[: i % 3] for i in range(16)]
+    monkeypatch.setattr(DetectionCache, "_connect", flaky)
+    cache.put("abc", SETTINGS, FACES)
+    assert len(refusals) == 3 and cache.get("abc", SETTINGS) == FACES
+    refusals.clear()
+    monkeypatch.setattr(DetectionCache, "_connect", lambda self: (_ for _ in ()).throw(
+        sqlite3.OperationalError("no such table: faces")))
+    t0 = time.monotonic()
+    assert cache.get("abc", SETTINGS) is None and time.monotonic() - t0 < 0.5  # no retrying
 
 
 def test_detect_cached_runs_the_detector_once(tmp_path, hopper):

@@ -42,6 +42,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,25 +286,42 @@ class DetectionCache:
 
     def get(self, file_digest: str, settings: dict) -> list[Face] | None:
         try:
-            with self._connect() as db:
-                row = db.execute("SELECT faces FROM faces WHERE digest = ? AND settings = ?",
-                                 (file_digest, _settings_key(settings))).fetchone()
+            row = self._run(lambda db: db.execute(
+                "SELECT faces FROM faces WHERE digest = ? AND settings = ?",
+                (file_digest, _settings_key(settings))).fetchone())
             return None if row is None else [Face.from_dict(d) for d in json.loads(row[0])]
         except (sqlite3.Error, OSError, ValueError, KeyError, TypeError):
             return None
 
     def put(self, file_digest: str, settings: dict, faces: list[Face]) -> None:
+        row = (file_digest, _settings_key(settings), json.dumps([f.to_dict() for f in faces]))
         try:
-            with self._connect() as db, db:  # the inner `with db` commits
-                db.execute("INSERT OR REPLACE INTO faces (digest, settings, faces) VALUES (?, ?, ?)",
-                           (file_digest, _settings_key(settings), json.dumps([f.to_dict() for f in faces])))
+            self._run(lambda db: db.execute(
+                "INSERT OR REPLACE INTO faces (digest, settings, faces) VALUES (?, ?, ?)", row))
         except (sqlite3.Error, OSError):
             pass
+
+    def _run(self, query):
+        """``query(db)`` on a fresh autocommit connection. sqlite answers "database is locked" at
+        once, without waiting, when it sees two connections that could deadlock (a WAL switch, a
+        reader turning writer); such answers are retried until ``timeout`` has passed."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                with self._connect() as db:
+                    return query(db)
+            except sqlite3.OperationalError as e:
+                busy = "locked" in str(e) or "busy" in str(e)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     @contextlib.contextmanager
     def _connect(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=self.timeout)
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
