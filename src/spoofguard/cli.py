@@ -136,6 +136,7 @@ def data_frames(
 
 @app.command("train")
 def train_cmd(
+    ctx: typer.Context,
     data: Optional[str] = typer.Option(None, "--data", help="dataset folder or manifest .csv"),
     format: str = typer.Option("folder", "--format", help="layout of a --data folder: folder | auto | livdet | nuaa | ... (see data scan)"),
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
@@ -167,27 +168,32 @@ def train_cmd(
     devices: str = typer.Option("auto", "--devices", help="devices per node (GPUs, or CPU processes with --accelerator cpu)"),
     num_nodes: int = typer.Option(1, "--num-nodes", help="machines; launch with torchrun or SLURM (docs/distributed.md)"),
     strategy: str = typer.Option("auto", "--strategy", help="auto | ddp (distributed data parallel)"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out with its own settings; only --epochs, --accelerator, --devices, --num-nodes, --strategy and --workers may change"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a run in --out (the old one is moved aside)"),
 ):
     """Train a detector; writes model.safetensors, curves, samples and logs into --out."""
     from spoofguard.training import train as training
 
-    if resume:
-        result = training.resume(out, epochs=epochs if epochs != 20 else None)
+    settings = dict(
+        data=data, format=format, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+        input_size=input_size, crop=crop, patches_per_image=patches_per_image, face_scales=_floats(face_scales, "--face-scales"),
+        precropped=precropped, face_detector=face_detector, model_kwargs={k: v for k, v in (("theta", theta), ("frames", frames)) if v is not None}, protocol=protocol,
+        seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
+        augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
+        workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+        num_nodes=num_nodes, strategy=strategy,
+    )
+    if resume:  # only what was typed is checked against (or, for resources, replaces) the run's stored settings
+        field_of = {"no_augment": "augment", "threshold": "threshold_rule", "theta": "model_kwargs", "frames": "model_kwargs"}
+        typed = {field_of.get(name, name) for name in ctx.params
+                 if name not in ("resume", "overwrite", "out") and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+        if overwrite:
+            raise SpoofguardError("--resume and --overwrite contradict each other; choose one.")
+        result = training.resume(out, **{k: settings[k] for k in typed})
     else:
         if not data:
             raise SpoofguardError("--data is required (a dataset folder or a manifest .csv).")
-        cfg = training.TrainConfig(
-            data=data, format=format, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-            input_size=input_size, crop=crop, patches_per_image=patches_per_image, face_scales=_floats(face_scales, "--face-scales"),
-            precropped=precropped, face_detector=face_detector, model_kwargs={k: v for k, v in (("theta", theta), ("frames", frames)) if v is not None}, protocol=protocol,
-            seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
-            augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
-            workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
-            num_nodes=num_nodes, strategy=strategy,
-        )
-        result = training.train(cfg, overwrite=overwrite)
+        result = training.train(training.TrainConfig(**settings), overwrite=overwrite)
     from spoofguard.training.run_folder import is_global_zero
 
     if not is_global_zero():  # other ranks of a distributed run: rank 0 reports

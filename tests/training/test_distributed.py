@@ -1,5 +1,6 @@
 """Distributed data parallel for real: two CPU processes (gloo), launched the way a user launches them."""
 
+import contextlib
 import csv
 import os
 import subprocess
@@ -63,3 +64,57 @@ def test_dev_metrics_equal_a_single_process_evaluation(ddp_run):
     history = list(csv.DictReader(open(root / "run" / "history.csv")))
     dev_views = sum(len(Detector.from_file(bundle).preprocessing.views(s.path).arrays) for s in dev)
     assert {int(float(row["dev_n"])) for row in history} == {dev_views}
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the rank-1 process through /proc")
+@pytest.mark.parametrize("victim", [0, 1])
+def test_a_run_killed_on_any_rank_resumes(ddp_run, tmp_path, victim):
+    """SIGKILL on one rank after the first checkpoint: the other goes down too (Lightning's launcher kills the
+    others when rank 1 dies; rank 1 loses its gloo peer when rank 0 dies), no bundle is written, and
+    `train --resume` relaunches both ranks from checkpoints/last.ckpt and finishes the run."""
+    import signal
+    import time
+
+    root, _ = ddp_run
+    env = {**os.environ, "SPOOFGUARD_RANK_DIGESTS": str(tmp_path / "digests"), "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "spoofguard.cli", "train", "--data", str(root / "manifest.csv"), "--out", str(run),
+           "--model", "seed-cnn", "--input-size", "32", "--epochs", "200", "--accelerator", "cpu", "--devices", "2",
+           "--strategy", "ddp", "--patience", "1000"]
+    first = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ranks: list[int] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoints" / "last.ckpt").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "the first run ended before its first checkpoint"
+            time.sleep(0.05)
+        ranks = [c for c in _children(first.pid) if b"spoofguard" in open(f"/proc/{c}/cmdline", "rb").read()]
+        assert len(ranks) == 1, ranks
+        os.kill(first.pid if victim == 0 else ranks[0], signal.SIGKILL)
+        out, _ = first.communicate(timeout=120)
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{ranks[0]}") and open(f"/proc/{ranks[0]}/stat").read().split()[2] != "Z":
+            assert time.monotonic() < deadline, "rank 1 outlived rank 0 by a minute"
+            time.sleep(0.1)
+    finally:
+        for pid in [first.pid, *ranks]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    assert first.returncode != 0, out[-2000:]
+    assert not (run / "model.safetensors").exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "spoofguard.cli", "train", "--resume", "--out", str(run), "--epochs", "4"],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert (run / "model.safetensors").exists()
+    history = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(r["epoch"]) for r in history] == list(range(1, len(history) + 1)) and 2 <= len(history) <= 4  # each epoch once
+    digests = sorted((tmp_path / "digests").glob("rank-*.sha256"))
+    assert len(digests) == 2 and digests[0].read_text() == digests[1].read_text()

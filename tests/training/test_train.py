@@ -89,6 +89,26 @@ def test_interrupted_run_resumes(tiny_dataset, tmp_path):
     assert json.loads((out / "config.json").read_text())["config"]["model"] == "seed-cnn"
 
 
+def test_resume_refuses_other_training_settings_and_takes_new_resources(tiny_dataset, tmp_path, capsys):
+    from spoofguard.cli import main
+
+    out = tmp_path / "run"
+    train(data=str(tiny_dataset), out=str(out), epochs=1, input_size=32, progress=False, model="seed-cnn")
+    (out / "model.safetensors").unlink()
+    before = sorted(p.name for p in out.rglob("*"))
+    # the command typed again with --resume: the same settings pass; another model or data is refused, nothing touched
+    assert main(["train", "--resume", "--out", str(out), "--model", "padnet", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "model: run 'seed-cnn', now 'padnet'" in err and "data:" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.rglob("*")) == before
+    with pytest.raises(SpoofguardError, match="input_size"):
+        resume(out, input_size=64)
+    # what the run runs on may change; the same data named by another spelling of its path is the same data
+    result = resume(out, epochs=2, progress=False, data=str(tiny_dataset / ".." / tiny_dataset.name), model="seed-cnn", workers=0)
+    assert result.epochs_run == 2
+    assert json.loads((out / "config.json").read_text())["config"]["workers"] == 0
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -158,15 +158,44 @@ def train(config: TrainConfig | None = None, *, overwrite: bool = False, **kwarg
     return _train(cfg, resuming=False, overwrite=overwrite)
 
 
-def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> TrainResult:
-    """Continue an interrupted run from its last checkpoint, with the configuration it started with."""
+# what a resumed run may change: its budget and the machines it runs on (a node lost, a GPU added)
+RESUME_MAY_CHANGE = ("epochs", "accelerator", "devices", "num_nodes", "strategy", "workers", "progress")
+
+
+def resume(out: str | Path, epochs: int | None = None, progress: bool = True, **settings) -> TrainResult:
+    """Continue an interrupted run from its last checkpoint, with the configuration it started with.
+
+    ``settings`` are TrainConfig fields the caller states again: those in :data:`RESUME_MAY_CHANGE`
+    replace the stored ones; any other must equal what the run started with (a resumed run that
+    silently trained on other data or another model would be a wrong answer), else this refuses.
+    """
     out = Path(out)
     run_folder.prepare(out, overwrite=False, resume=True)
     stored = run_folder.load_config(out)["config"]
+    unknown = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise SpoofguardError(f"unknown training setting(s) {unknown}.")
+    differ = {k: (stored.get(k), v) for k, v in settings.items()
+              if k not in RESUME_MAY_CHANGE and k != "out" and not _same_setting(k, stored.get(k), v)}
+    if differ:
+        listed = "; ".join(f"{k}: run {was!r}, now {now!r}" for k, (was, now) in sorted(differ.items()))
+        raise SpoofguardError(f"--resume continues {out} with the settings it started with (config.json), and these differ: {listed}. "
+                              f"Drop them (only {', '.join(RESUME_MAY_CHANGE[:-1])} may change), or start a new run in another --out.")
+    stored.update({k: v for k, v in settings.items() if k in RESUME_MAY_CHANGE})
     if epochs is not None:
         stored["epochs"] = epochs
     stored["progress"] = progress
     return _train(TrainConfig(**stored), resuming=True)
+
+
+def _same_setting(name: str, stored, given) -> bool:
+    if name == "data" and stored is not None and given is not None:
+        return Path(stored).resolve() == Path(given).resolve()
+    if name == "model_kwargs":  # only the keys given (--theta, --frames) are compared
+        return all((stored or {}).get(k) == v for k, v in (given or {}).items())
+    if isinstance(stored, list) or isinstance(given, (list, tuple)):
+        return list(stored or []) == list(given or [])
+    return stored == given
 
 
 def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainResult:
