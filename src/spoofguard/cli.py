@@ -6,6 +6,7 @@ Errors a user can cause are printed as one line without a traceback, and the exi
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -199,9 +200,11 @@ def train_cmd(
     if not is_global_zero():  # other ranks of a distributed run: rank 0 reports
         return
     m = result.dev_metrics
+    speed = (f"{result.train_images_per_s:.0f} training images/s" if math.isfinite(result.train_images_per_s)
+             else "no epoch left to train (the run had reached --epochs)")
     console.print(
-        f"\n[bold]done[/bold] in {result.wall_time_s:.0f} s, {result.epochs_run} epoch(s), {result.train_images_per_s:.0f} training images/s\n"
-        f"dev: accuracy {m['accuracy']:.4f}, EER {_fmt(m['eer'])}, threshold {result.threshold:.4f} ({threshold})\n"
+        f"\n[bold]done[/bold] in {result.wall_time_s:.0f} s, {result.epochs_run} epoch(s), {speed}\n"
+        f"dev: accuracy {m['accuracy']:.4f}, EER {_fmt(m['eer'])}, threshold {result.threshold:.4f} ({result.threshold_rule})\n"
         f"bundle: {result.bundle}"
     )
 

@@ -88,6 +88,7 @@ class TrainResult:
     train_images_per_s: float
     wall_time_s: float
     skipped: list = field(default_factory=list)
+    threshold_rule: str = "eer"
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -324,7 +325,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
     epochs_run = len(module.history)
 
-    result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, meter.rate, time.time() - t0, skipped)
+    result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, meter.rate, time.time() - t0, skipped, cfg.threshold_rule)
     if writer:
         provenance = {
             "manifest_sha256": manifest.fingerprint(),
