@@ -30,15 +30,30 @@ def is_image_file(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def file_problem(path: str | os.PathLike, what: str = "an image") -> str | None:
+    """Why ``path`` cannot be opened as ``what`` before reading a byte of it (missing, a folder,
+    empty), or None: the checks every capture gets, image or video."""
+    if not os.path.exists(path):
+        return "no such file."
+    if os.path.isdir(path):
+        return f"is a folder, not {what}."
+    if os.path.getsize(path) == 0:
+        return "the file is empty (0 bytes)."
+    return None
+
+
+def check_file(path: str | os.PathLike, what: str = "an image") -> str:
+    """``path`` as a str, or a SpoofguardError naming it and its :func:`file_problem`."""
+    path = os.fspath(path)
+    problem = file_problem(path, what)
+    if problem:
+        raise SpoofguardError(f"{path}: {problem}")
+    return path
+
+
 def open_checked(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open an image lazily (header only) and check its size before any decoding."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise SpoofguardError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        raise SpoofguardError(f"{path}: is a folder, not an image.")
-    if os.path.getsize(path) == 0:
-        raise SpoofguardError(f"{path}: the file is empty (0 bytes).")
+    path = check_file(path, "an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

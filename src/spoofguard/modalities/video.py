@@ -30,7 +30,7 @@ import av
 import cv2
 import numpy as np
 
-from spoofguard.data.images import MAX_PIXELS
+from spoofguard.data.images import MAX_PIXELS, check_file
 from spoofguard.errors import SpoofguardError
 
 # OpenCV's bundled FFmpeg prints errors ("moov atom not found") to stderr. It reads this variable
@@ -67,7 +67,7 @@ class VideoInfo:
 
 def probe(path) -> VideoInfo:
     """The video's size, length and codec, from its header (nothing is decoded)."""
-    with contextlib.closing(_open(_checked(path))) as source:
+    with contextlib.closing(_open(check_file(path, "a video"))) as source:
         return source.info
 
 
@@ -89,7 +89,7 @@ def read_frames(
         raise SpoofguardError(f"max_frames must be at least 1 (or None for all frames), not {max_frames}.")
     if every is not None and every < 1:
         raise SpoofguardError(f"every must be at least 1 (or None), not {every}.")
-    path = _checked(path)
+    path = check_file(path, "a video")
     every = every or 1
     with contextlib.closing(_open(path)) as source:
         info = source.info
@@ -130,17 +130,6 @@ def read_frames(
 def _spread(n: int, k: int) -> np.ndarray:
     """``k`` positions in ``range(n)`` spread evenly, first and last included (fewer if n < k)."""
     return np.unique(np.round(np.linspace(0, n - 1, k)).astype(int))
-
-
-def _checked(path) -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise SpoofguardError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        raise SpoofguardError(f"{path}: is a folder, not a video.")
-    if os.path.getsize(path) == 0:
-        raise SpoofguardError(f"{path}: the file is empty (0 bytes).")
-    return path
 
 
 # A decoded frame on its way out of a source: (index, time_s, convert-to-RGB).

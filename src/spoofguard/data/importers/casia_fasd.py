@@ -48,9 +48,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from spoofguard.data.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
-from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.data.importers.common import norm_name, split_dirs, walk_files
+from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -118,8 +119,8 @@ def import_casia_fasd(root: Path, protocol: str | None = None, check_images: boo
                 skipped.append((str(path), f"not inside a subject folder of {folder.name}/"))
             elif kind is None:
                 skipped.append((str(path), "file name is not one of CASIA-FASD's 1-8.avi or HR_1-HR_4.avi"))
-            elif check_images and path.stat().st_size == 0:
-                skipped.append((str(path), "the file is empty (0 bytes)"))
+            elif check_images and (problem := file_problem(path, "a video")):
+                skipped.append((str(path), problem))
             elif protocol and not in_protocol(protocol, *kind):
                 skipped.append((str(path), f"not in protocol {protocol}"))
             else:

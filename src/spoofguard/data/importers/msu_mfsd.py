@@ -43,9 +43,10 @@ import os
 import re
 from pathlib import Path
 
+from spoofguard.data.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
-from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.data.importers.common import norm_name, walk_files
+from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -128,8 +129,8 @@ def import_msu_mfsd(root: Path, protocol: str | None = None, check_images: bool 
             sample, why = _sample(path, root, scene, ids)
             if sample is None:
                 skipped.append((str(path), why))
-            elif check_images and path.stat().st_size == 0:
-                skipped.append((str(path), "the file is empty (0 bytes)"))
+            elif check_images and (problem := file_problem(path, "a video")):
+                skipped.append((str(path), problem))
             else:
                 samples.append(sample)
     if not samples:

@@ -50,9 +50,10 @@ import os
 import re
 from pathlib import Path
 
+from spoofguard.data.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
-from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.data.importers.common import norm_name, split_dirs, walk_files
+from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -177,8 +178,8 @@ def import_oulu_npu(root: Path, protocol: str | None = None, check_images: bool 
             skipped.append((str(path), why))
         elif listed_label is not None and listed_label != sample.label:
             skipped.append((str(path), f"{where} labels it {listed_label} but its access type says {sample.label}"))
-        elif check_images and path.stat().st_size == 0:
-            skipped.append((str(path), "the file is empty (0 bytes)"))
+        elif check_images and (problem := file_problem(path, "a video")):
+            skipped.append((str(path), problem))
         else:
             samples.append(sample)
 

@@ -49,9 +49,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from spoofguard.data.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
-from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.data.importers.common import norm_name, walk_files
+from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -154,8 +155,8 @@ def import_siw(root: Path, protocol: str | None = None, check_images: bool = Fal
         if sample is None:
             skipped.append((str(path), why))
             continue
-        if check_images and path.stat().st_size == 0:
-            skipped.append((str(path), "the file is empty (0 bytes)"))
+        if check_images and (problem := file_problem(path, "a video")):
+            skipped.append((str(path), problem))
             continue
         if protocol and not in_protocol(protocol, sample.split, sample.species, _medium(path.stem)):
             skipped.append((str(path), f"not in protocol {protocol}"))

@@ -36,11 +36,12 @@ import os
 import re
 from pathlib import Path
 
+from spoofguard.data.images import file_problem
 from spoofguard.data.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
+from spoofguard.data.importers.common import norm_name, require_subjects, subject_regex, walk_files
 from spoofguard.data.importers.folder import BONA_FIDE_NAMES, species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
-from spoofguard.data.importers.common import norm_name, require_subjects, subject_regex, walk_files
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities.video import is_video_file
 
@@ -124,8 +125,8 @@ def import_video_folders(root: Path, protocol: str | None = None, check_images: 
         if not is_video_file(path.name):
             skipped.append((str(path), "an image: this format takes videos (use --format folder for images)"))
             continue
-        if check_images and path.stat().st_size == 0:
-            skipped.append((str(path), "the file is empty (0 bytes)"))
+        if check_images and (problem := file_problem(path, "a video")):
+            skipped.append((str(path), problem))
             continue
         label, species = classify(folders[0])
         subject = ""
