@@ -5,17 +5,9 @@ import pytest
 import spoofguard.data.importers.casia_fasd as casia
 from spoofguard.data.importers import detect_format, import_dataset
 from spoofguard.errors import SpoofguardError
+from tests.data.importers.fake_tree import touch
 
-VIDEO = b"RIFF\x00\x00\x00\x00AVI "  # a few bytes: importers never decode videos
 NAMES = [*(f"{i}.avi" for i in range(1, 9)), *(f"HR_{i}.avi" for i in range(1, 5))]
-
-
-def touch(root: Path, *names: str) -> Path:
-    for name in names:
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(VIDEO)
-    return root
 
 
 @pytest.fixture

@@ -5,16 +5,7 @@ import pytest
 import spoofguard.data.importers.oulu_npu as oulu
 from spoofguard.data.importers import detect_format, import_dataset
 from spoofguard.errors import SpoofguardError
-
-VIDEO = b"\x00\x00\x00\x18ftypmp42"  # a few bytes: importers never decode videos
-
-
-def touch(root: Path, *names: str) -> Path:
-    for name in names:
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(VIDEO)
-    return root
+from tests.data.importers.fake_tree import touch
 
 
 def write(root: Path, name: str, text: str) -> None:

@@ -10,6 +10,7 @@ from PIL import Image
 import spoofguard.data.importers.siw as siw
 from spoofguard.data.importers import detect_format, import_dataset
 from spoofguard.errors import SpoofguardError
+from tests.data.importers.fake_tree import touch
 
 TRAIN = {  # Train/<class>/<subject>/<name>.mov
     "live/006": ["006-1-1-1-1", "006-2-1-1-2"],
@@ -21,20 +22,14 @@ TEST = {  # capitalised differently, as some copies are
 }
 
 
-def _touch(path: Path, data: bytes = b"\0\0\0\x18ftypqt  ") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
 def make_siw(root: Path) -> Path:
     for split, tree in (("Train", TRAIN), ("Test", TEST)):
         for folder, names in tree.items():
             for name in names:
-                _touch(root / split / folder / f"{name}.mov")
-                _touch(root / split / folder / f"{name}.face", b"10,10,50,50\n")
-    _touch(root / "Train/live/006/notes.txt", b"ignored")
-    _touch(root / "Train/live/006/clip.mov")  # a video that does not follow the naming rule
+                touch(root / split / folder, f"{name}.mov")
+                touch(root / split / folder, f"{name}.face", data=b"10,10,50,50\n")
+    touch(root, "Train/live/006/notes.txt", data=b"ignored")
+    touch(root, "Train/live/006/clip.mov")  # a video that does not follow the naming rule
     return root
 
 
@@ -100,14 +95,14 @@ def test_detect(tree, tmp_path):
         Image.new("L", (8, 8)).save(generic / folder / "0_0.png")
     video_folders = tmp_path / "videos"
     for folder in ("train/live", "train/replay", "test/live"):
-        _touch(video_folders / folder / "a.mp4")
+        touch(video_folders / folder, "a.mp4")
     oulu = tmp_path / "oulu"
-    _touch(oulu / "Train_files/1_1_01_1.avi")
+    touch(oulu, "Train_files/1_1_01_1.avi")
     replay_attack = tmp_path / "replayattack"
-    _touch(replay_attack / "train/real/client001_session01_webcam_authenticate_adverse_1.mov")
-    _touch(replay_attack / "train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse.mov")
+    touch(replay_attack, "train/real/client001_session01_webcam_authenticate_adverse_1.mov")
+    touch(replay_attack, "train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse.mov")
     not_siw_names = tmp_path / "not_siw"
-    _touch(not_siw_names / "Train/live/001/video.mov")
+    touch(not_siw_names, "Train/live/001/video.mov")
     for other in (generic, video_folders, oulu, replay_attack, not_siw_names):
         assert not siw.detect(other), other
 
@@ -116,10 +111,10 @@ def test_wrong_folders_and_options(tree, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpoofguardError, match="is this SiW"):
         siw.import_siw(tmp_path / "empty")
-    _touch(tmp_path / "bare" / "Train" / "readme.txt")
+    touch(tmp_path / "bare", "Train/readme.txt")
     with pytest.raises(SpoofguardError, match="no SiW videos"):
         siw.import_siw(tmp_path / "bare")
     with pytest.raises(SpoofguardError, match="no option subject_pattern"):
         siw.import_siw(tree, subject_pattern="^(\\d+)")
-    _touch(tree / "Test/Live/091/091-1-1-1-1.mov", b"")
+    touch(tree, "Test/Live/091/091-1-1-1-1.mov", data=b"")
     assert "091-1-1-1-1.mov" in {Path(p).name for p, _ in siw.import_siw(tree, check_images=True).skipped}

@@ -10,12 +10,7 @@ from PIL import Image
 import spoofguard.data.importers.video_folders as vf
 from spoofguard.data.importers import import_dataset
 from spoofguard.errors import SpoofguardError
-
-
-def _touch(path: Path, data: bytes = b"\0\0\0\x18ftypmp42") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+from tests.data.importers.fake_tree import touch
 
 
 def _image(path: Path) -> Path:
@@ -30,9 +25,9 @@ def kaggle(tmp_path) -> Path:
     root = tmp_path / "kaggle"
     for rel in ("real/01_a.mp4", "real/02_b.mov", "Printouts/01_c.mp4", "replay/p03/03_d.webm",
                 "Cut-Out/04_e.avi", "Masks/05_f.mkv", "3D Mask/06_g.mp4", "spoof/07_h.mp4"):
-        _touch(root / rel)
-    _touch(root / "real/readme.txt", b"ignored")
-    _touch(root / "loose.mp4")
+        touch(root, rel)
+    touch(root, "real/readme.txt", data=b"ignored")
+    touch(root, "loose.mp4")
     return root
 
 
@@ -41,7 +36,7 @@ def split_tree(tmp_path) -> Path:
     root = tmp_path / "split"
     for rel in ("train/live/1_a.mp4", "train/display/1_b.mp4", "Valid/bona fide/2_a.mp4",
                 "val/paper/2_b.mp4", "test/live/3_a.mp4", "test/attack/3_b.mp4"):
-        _touch(root / rel)
+        touch(root, rel)
     return root
 
 
@@ -88,33 +83,33 @@ def test_images_are_skipped_and_wrong_folders_refused(kaggle, tmp_path):
         vf.import_video_folders(tmp_path / "images")
     with pytest.raises(SpoofguardError, match="no protocols"):
         vf.import_video_folders(kaggle, protocol="1")
-    _touch(kaggle / "real" / "empty.mp4", b"")
+    touch(kaggle, "real/empty.mp4", data=b"")
     assert str(kaggle / "real/empty.mp4") in dict(vf.import_video_folders(kaggle, check_images=True).skipped)
 
 
 def test_detect(kaggle, split_tree, tmp_path):
     assert vf.detect(kaggle) and vf.detect(split_tree)
     only_live = tmp_path / "only_live"
-    _touch(only_live / "live/a.mp4")
+    touch(only_live, "live/a.mp4")
     images = tmp_path / "images"
     _image(images / "live/0.png")
     _image(images / "spoof/0.png")
     mixed = tmp_path / "mixed"
-    _touch(mixed / "real/a.mp4")
-    _touch(mixed / "replay/b.mp4")
+    touch(mixed, "real/a.mp4")
+    touch(mixed, "replay/b.mp4")
     _image(mixed / "replay/c.jpg")
     siw = tmp_path / "siw"
-    _touch(siw / "Train/live/006/006-1-1-1-1.mov")
-    _touch(siw / "Train/spoof/006/006-1-3-1-1.mov")
+    touch(siw, "Train/live/006/006-1-1-1-1.mov")
+    touch(siw, "Train/spoof/006/006-1-3-1-1.mov")
     oulu = tmp_path / "oulu"
-    _touch(oulu / "Train_files/1_1_01_1.avi")
-    _touch(oulu / "Dev_files/1_1_21_1.avi")
+    touch(oulu, "Train_files/1_1_01_1.avi")
+    touch(oulu, "Dev_files/1_1_21_1.avi")
     replay_attack = tmp_path / "replayattack"
-    _touch(replay_attack / "train/real/client001_session01_webcam_authenticate_adverse_1.mov")
-    _touch(replay_attack / "train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse.mov")
-    _touch(replay_attack / "devel/real/client003_session01_webcam_authenticate_adverse_1.mov")
+    touch(replay_attack, "train/real/client001_session01_webcam_authenticate_adverse_1.mov")
+    touch(replay_attack, "train/attack/fixed/attack_highdef_client001_session01_highdef_photo_adverse.mov")
+    touch(replay_attack, "devel/real/client003_session01_webcam_authenticate_adverse_1.mov")
     replay_mobile = tmp_path / "replaymobile"
-    _touch(replay_mobile / "train/real/client001_session01_authenticate_tablet_adverse.mov")
-    _touch(replay_mobile / "train/attack/attack_client005_session01_mattescreen_fixed_mobile_photo_lightoff.mov")
+    touch(replay_mobile, "train/real/client001_session01_authenticate_tablet_adverse.mov")
+    touch(replay_mobile, "train/attack/attack_client005_session01_mattescreen_fixed_mobile_photo_lightoff.mov")
     for other in (only_live, images, mixed, siw, oulu, replay_attack, replay_mobile):
         assert not vf.detect(other), other
