@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from spoofguard.data.importers import import_dataset
+from spoofguard.data.importers import import_dataset, list_formats
 from spoofguard.data.manifest import read_manifest, write_manifest
 from spoofguard.data.scan import count_table, find_duplicates
 from spoofguard.data.sources import load_samples
@@ -47,6 +47,17 @@ def test_unreadable_and_unclassified_files_are_skipped_with_reasons(dataset_copy
     assert set(reasons) == {"broken.png", "text.jpg", "loose.png"}
     assert "empty" in reasons["broken.png"] and "class folder" in reasons["loose.png"]
     assert not any(s.path.endswith(("broken.png", "text.jpg", "notes.txt")) for s in result.manifest)
+
+
+@pytest.mark.parametrize("layout", list_formats())
+def test_every_layout_refuses_an_option_it_does_not_take(layout, tmp_path):
+    with pytest.raises(SpoofguardError, match=f"the {layout} layout takes no option colour; it takes .*check_images"):
+        import_dataset(tmp_path, format=layout, colour="red")
+
+
+def test_an_option_left_as_none_is_not_given(tiny_dataset):
+    plain = import_dataset(tiny_dataset).manifest
+    assert import_dataset(tiny_dataset, subject_pattern=None, protocol=None, variant=None).manifest.samples == plain.samples
 
 
 def test_subject_pattern(tiny_dataset):

@@ -111,7 +111,7 @@ def test_wrong_folders_raise(tmp_path):
     with pytest.raises(SpoofguardError, match="no OULU-NPU videos"):
         oulu.import_oulu_npu(tmp_path)
     with pytest.raises(SpoofguardError, match="takes no option subject_pattern"):
-        oulu.import_oulu_npu(tmp_path, subject_pattern="x")
+        import_dataset(tmp_path, format="oulu-npu", subject_pattern="x")
 
 
 def test_detect(tree, tmp_path):

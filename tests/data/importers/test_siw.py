@@ -115,6 +115,6 @@ def test_wrong_folders_and_options(tree, tmp_path):
     with pytest.raises(SpoofguardError, match="no SiW videos"):
         siw.import_siw(tmp_path / "bare")
     with pytest.raises(SpoofguardError, match="no option subject_pattern"):
-        siw.import_siw(tree, subject_pattern="^(\\d+)")
+        import_dataset(tree, format="siw", subject_pattern="^(\\d+)")
     touch(tree, "Test/Live/091/091-1-1-1-1.mov", data=b"")
     assert "091-1-1-1-1.mov" in {Path(p).name for p, _ in siw.import_siw(tree, check_images=True).skipped}

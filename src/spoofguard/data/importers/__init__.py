@@ -70,12 +70,13 @@ def import_dataset(root: str | Path, format: str = "folder", **options) -> Impor
     importer = get_importer(format)
     import inspect
 
-    accepted = inspect.signature(importer).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
-        unknown = [k for k in options if k not in accepted]
-        if unknown:
-            raise SpoofguardError(f"the {format} layout has no option {', '.join(unknown)}"
-                                  + (" (it defines no official protocol lists)" if "protocol" in unknown else "") + ".")
+    options = {k: v for k, v in options.items() if v is not None}  # None: not given
+    accepted = [name for name in inspect.signature(importer).parameters if name != "root"]
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        raise SpoofguardError(f"the {format} layout takes no option {', '.join(unknown)}"
+                              + (" (it defines no official protocol lists)" if "protocol" in unknown else "")
+                              + f"; it takes {', '.join(accepted)}.")
     return importer(root, **options)
 
 

@@ -95,10 +95,7 @@ def in_protocol(protocol: str, label: str, species: str, quality: str) -> bool:
 
 
 @register_importer("casia-fasd", detect=detect)
-def import_casia_fasd(root: Path, protocol: str | None = None, check_images: bool = False, **options) -> ImportResult:
-    unexpected = sorted(k for k, v in options.items() if v is not None)
-    if unexpected:
-        raise SpoofguardError(f"the casia-fasd format takes no option {', '.join(unexpected)}.")
+def import_casia_fasd(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
     if protocol is not None:
         protocol = str(protocol).strip().lower()
         if protocol not in PROTOCOLS:

@@ -103,11 +103,7 @@ def _from_labels(values) -> tuple[dict | None, str]:
 
 
 @register_importer("celeba-spoof", detect=detect)
-def import_celeba_spoof(root: Path, protocol: str | None = None, check_images: bool = False, **options) -> ImportResult:
-    if options:
-        raise SpoofguardError(
-            f"the celeba-spoof layout takes no option {', '.join(sorted(options))}; it takes protocol and check_images."
-        )
+def import_celeba_spoof(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
     if protocol is not None and str(protocol).lower().replace("-", "_") not in PROTOCOLS:
         raise SpoofguardError(f"unknown CelebA-Spoof protocol {protocol!r}; the only one is 'intra_test'.")
     root = Path(root)

@@ -165,12 +165,8 @@ def detect(root: Path) -> bool:
 
 @register_importer("livdet", detect=detect)
 def import_livdet(
-    root: Path, protocol: str | None = None, check_images: bool = False, subject_pattern: str | None = None, **options
+    root: Path, protocol: str | None = None, check_images: bool = False, subject_pattern: str | None = None
 ) -> ImportResult:
-    if options:
-        raise SpoofguardError(
-            f"the livdet layout takes no option {', '.join(sorted(options))}; it takes subject_pattern and check_images."
-        )
     if protocol:
         raise SpoofguardError(
             f"LivDet has no protocol lists (got protocol {protocol!r}); its Training/Testing folders give the split, "

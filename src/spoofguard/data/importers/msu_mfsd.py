@@ -101,10 +101,7 @@ def _read_ids(path: Path) -> set[int]:
 
 
 @register_importer("msu-mfsd", detect=detect)
-def import_msu_mfsd(root: Path, protocol: str | None = None, check_images: bool = False, **options) -> ImportResult:
-    unexpected = sorted(k for k, v in options.items() if v is not None)
-    if unexpected:
-        raise SpoofguardError(f"the msu-mfsd format takes no option {', '.join(unexpected)}.")
+def import_msu_mfsd(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
     if protocol is not None:
         raise SpoofguardError(
             f"MSU-MFSD has no protocol {protocol!r}: its one official split comes from train_sub_list.txt and "

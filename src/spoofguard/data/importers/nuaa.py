@@ -69,12 +69,8 @@ def _read_list(path: Path) -> set[str]:
 
 @register_importer("nuaa", detect=detect)
 def import_nuaa(
-    root: Path, protocol: str | None = None, check_images: bool = False, variant: str = "raw", **options
+    root: Path, protocol: str | None = None, check_images: bool = False, variant: str = "raw"
 ) -> ImportResult:
-    if options:
-        raise SpoofguardError(
-            f"the nuaa layout takes no option {', '.join(sorted(options))}; it takes variant, protocol and check_images."
-        )
     variant = str(variant).lower()
     if variant not in VARIANTS:
         raise SpoofguardError(f"unknown NUAA variant {variant!r}; choose one of {', '.join(VARIANTS)}.")

@@ -159,10 +159,7 @@ def _read_list(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]
 
 
 @register_importer("oulu-npu", detect=detect)
-def import_oulu_npu(root: Path, protocol: str | None = None, check_images: bool = False, **options) -> ImportResult:
-    unexpected = sorted(k for k, v in options.items() if v is not None)
-    if unexpected:
-        raise SpoofguardError(f"the oulu-npu format takes no option {', '.join(unexpected)}.")
+def import_oulu_npu(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
     if protocol is not None:
         protocol = parse_protocol(protocol)
     root = Path(root)

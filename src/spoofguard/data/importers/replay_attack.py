@@ -158,10 +158,7 @@ def _sample(path: Path, root: Path) -> tuple[Sample | None, str]:
 
 
 @register_importer("replay-attack", detect=detect)
-def import_replay_attack(root: Path, protocol: str | None = None, check_images: bool = False, **options) -> ImportResult:
-    unexpected = sorted(k for k, v in options.items() if v is not None)
-    if unexpected:
-        raise SpoofguardError(f"the replay-attack format takes no option {', '.join(unexpected)}.")
+def import_replay_attack(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
     if protocol is not None and str(protocol).strip().lower() not in PROTOCOLS:
         raise SpoofguardError(
             f"unknown Replay-Attack protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)} "

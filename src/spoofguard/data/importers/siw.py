@@ -138,10 +138,7 @@ def _sample(path: Path, root: Path) -> tuple[Sample | None, str]:
 
 
 @register_importer("siw", detect=detect)
-def import_siw(root: Path, protocol: str | None = None, check_images: bool = False, **options) -> ImportResult:
-    unexpected = sorted(k for k, v in options.items() if v is not None)
-    if unexpected:
-        raise SpoofguardError(f"the siw format takes no option {', '.join(unexpected)}.")
+def import_siw(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
     if protocol is not None:
         protocol = str(protocol).strip().replace("-", "_").replace(".", "_")
         if protocol not in PROTOCOLS:

@@ -104,10 +104,7 @@ def detect(root: Path) -> bool:
 
 @register_importer("video-folders", detect=detect)
 def import_video_folders(root: Path, protocol: str | None = None, check_images: bool = False,
-                         subject_pattern: str | None = None, **options) -> ImportResult:
-    unexpected = sorted(k for k, v in options.items() if v is not None)
-    if unexpected:
-        raise SpoofguardError(f"the video-folders format takes no option {', '.join(unexpected)}.")
+                         subject_pattern: str | None = None) -> ImportResult:
     if protocol is not None:
         raise SpoofguardError("the video-folders format has no protocols; leave --protocol out.")
     root = Path(root)
