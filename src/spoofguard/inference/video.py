@@ -72,14 +72,24 @@ def _clip_predictions(detector, frames) -> list:
 
 
 def predict_video(detector, path, max_frames: int | None = 32, every: int | None = None, aggregate: str = "mean") -> VideoPrediction:
-    from spoofguard.modalities.video import probe, read_frames
+    from spoofguard.modalities.video import read_video
 
-    if aggregate not in AGGREGATES:
-        raise SpoofguardError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}.")
+    _check_aggregate(aggregate)  # before decoding anything
     if max_frames is not None and max_frames < 1 or every is not None and every < 1:
         raise SpoofguardError("max_frames and every must be at least 1.")
-    info = probe(path)
-    frames = read_frames(path, max_frames=max_frames, every=every)
+    info, frames = read_video(path, max_frames=max_frames, every=every)
+    return predict_frames(detector, frames, info, aggregate)
+
+
+def _check_aggregate(aggregate: str) -> None:
+    if aggregate not in AGGREGATES:
+        raise SpoofguardError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}.")
+
+
+def predict_frames(detector, frames: list, info, aggregate: str = "mean") -> VideoPrediction:
+    """The :class:`VideoPrediction` for ``frames`` already decoded from a video whose header is ``info``
+    (:func:`spoofguard.modalities.video.read_video`)."""
+    _check_aggregate(aggregate)
     preds = _clip_predictions(detector, frames) if detector.is_temporal else detector.predict_batch([f.rgb for f in frames])
     per_frame = [FramePrediction(f.index, round(f.time_s, 4), p.score, p.verdict, p.region) for f, p in zip(frames, preds)]
     scored = [p for p in preds if p.score is not None]

@@ -78,7 +78,18 @@ def read_frames(
     max_pixels: int = MAX_PIXELS,
     max_decode: int = 100_000,
 ) -> list[Frame]:
-    """Decode ``path`` and return at most ``max_frames`` frames, in order.
+    """Decode ``path`` and return at most ``max_frames`` frames, in order (see :func:`read_video`)."""
+    return read_video(path, max_frames, every, max_pixels, max_decode)[1]
+
+
+def read_video(
+    path,
+    max_frames: int | None = MAX_VIDEO_FRAMES_DEFAULT,
+    every: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    max_decode: int = 100_000,
+) -> tuple[VideoInfo, list[Frame]]:
+    """Decode ``path`` once: its header's :class:`VideoInfo` and at most ``max_frames`` frames, in order.
 
     ``every=None`` spreads ``max_frames`` frames evenly over the whole video (first frame included);
     ``every=N`` takes frames 0, N, 2N, ... and thins them evenly if there are more than
@@ -124,7 +135,7 @@ def read_frames(
         raise SpoofguardError(f"{path}: no decodable video frames (is the file truncated or damaged?).")
     if max_frames is not None and len(kept) > max_frames:
         kept = [kept[i] for i in _spread(len(kept), max_frames)]
-    return kept
+    return info, kept
 
 
 def _spread(n: int, k: int) -> np.ndarray:

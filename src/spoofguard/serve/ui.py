@@ -93,9 +93,13 @@ def analyse_video(detector, path, threshold: float | None = None, max_frames: in
     if not path:
         return _empty(NO_INPUT)
     try:
+        from spoofguard.inference.video import predict_frames
+        from spoofguard.modalities.video import read_video
+
+        info, frames = read_video(path, max_frames=max_frames)  # decoded once: scored, then one shown
         with _held(lock):
-            v = detector.predict_video(path, max_frames=max_frames)
-        picture, prediction, shown = _frame_to_show(detector, path, v, max_frames, lock)
+            v = predict_frames(detector, frames, info)
+        picture, prediction, shown = _frame_to_show(detector, frames, v, lock)
         result = Result("video", v.score, dict(v.probabilities), detector.threshold, list(detector.classes), picture,
                         prediction, video=v, shown_frame=shown, uses_faces=detector.uses_faces)
         return (*render(result, threshold), result)
@@ -217,17 +221,14 @@ def _held(lock):
     return lock if lock is not None else contextlib.nullcontext()
 
 
-def _frame_to_show(detector, path, video, max_frames: int, lock):
-    """The sampled frame with the lowest score (or the first, when no frame has one), its
-    Prediction for the overlay, and its FramePrediction. Decodes the video a second time."""
-    from spoofguard.modalities.video import read_frames
-
+def _frame_to_show(detector, frames: list, video, lock):
+    """Of the ``frames`` ``video`` was scored on, the one with the lowest score (or the first, when no
+    frame has one), its Prediction for the overlay, and its FramePrediction."""
     scored = [f for f in video.frames if f.score is not None]
     shown = min(scored, key=lambda f: f.score) if scored else (video.frames[0] if video.frames else None)
     if shown is None:
         return None, None, None
-    frames = {f.index: f for f in read_frames(path, max_frames=max_frames)}
-    frame = frames.get(shown.index)
+    frame = {f.index: f for f in frames}.get(shown.index)
     if frame is None:
         return None, None, None
     with _held(lock):
