@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
+from spoofguard.cpu import usable_cores
 from spoofguard.errors import SpoofguardError
 
 BENCH_BATCH = 32
@@ -293,10 +294,7 @@ def _context(data, modality, protocol, seed, bootstrap, entries, options, backen
     import torch
 
     cuda = torch.cuda.is_available() and options.get("accelerator", "auto") in ("auto", "gpu", "cuda")
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = usable_cores()
     return {
         "data": str(data),
         "modality": modality,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spoofguard.cpu import usable_cores
 from spoofguard.errors import SpoofguardError
 
 META_KEY = "spoofguard"
@@ -77,8 +78,7 @@ def _session(data: bytes | str):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # onnxruntime's own default counted one core on the 2-core reference VM: 1460 vs 2384 img/s (padnet, 128, batch 32).
     # A server running one prediction per core at once sets SPOOFGUARD_ONNX_THREADS=1 (else the threads fight).
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    opts.intra_op_num_threads = int(os.environ.get("SPOOFGUARD_ONNX_THREADS") or cores)
+    opts.intra_op_num_threads = int(os.environ.get("SPOOFGUARD_ONNX_THREADS") or usable_cores())
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 

@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
+from spoofguard.cpu import usable_cores
 from spoofguard.serve.uploads import ApiError, Limits, PrivateFolder, check_upload, decode_image, video_prediction
 
 API_PREFIX = "/api/"
@@ -58,10 +59,6 @@ class ServeSettings:
         key_env = raw.pop("api_key_env", None)
         raw["api_key"] = os.environ.get(key_env) if key_env else None
         return cls(**raw)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class Service:
