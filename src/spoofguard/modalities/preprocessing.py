@@ -11,6 +11,9 @@ Two ways to look at a capture (``crop``):
   (:mod:`spoofguard.modalities.fingerprint`): in training one random patch per draw, in use a grid
   with ``patch_stride`` (default half a patch), at most ``max_patches``; the model's patch scores are
   fused by their mean and give a heatmap.
+- ``"native"`` (fingerprints): the whole capture at its own resolution, never resized, on an
+  ``input_size`` square canvas (centred; a smaller capture is padded with its median border grey, a
+  larger one cut around its centre): one view, for models that look at the texture of the whole finger.
 - ``"face"`` (faces): the face detector finds the faces (:mod:`spoofguard.modalities.face`); each
   face is cut at every ``face_scales`` context scale around its box (print and replay cues live in
   the context: paper edges, bezels, moire) with the ``face_border`` rule at the frame's edge, and
@@ -36,7 +39,7 @@ from spoofguard.errors import SpoofguardError
 # Grey fingerprints keep one channel; faces are RGB.
 MODALITIES = {"fingerprint": {"channels": 1}, "face": {"channels": 3}}
 RESIZE_MODES = ("stretch", "pad")
-CROPS = ("whole", "patches", "face")
+CROPS = ("whole", "patches", "face", "native")
 CHANNEL_ORDERS = ("RGB", "BGR")
 DEFAULT_FACE_SCALES = [2.7]
 # colourfulness (below): grey scans 0 (LivDet, also as JPEG), webcam and phone face frames 24-185 (NUAA, samples)
@@ -112,6 +115,8 @@ class Preprocessing:
             raise SpoofguardError(f"crop must be one of {', '.join(CROPS)}, not {self.crop!r}.")
         if self.crop == "patches" and self.modality != "fingerprint":
             raise SpoofguardError("patches are a fingerprint view; faces are looked at as face crops (or whole, precropped).")
+        if self.crop == "native" and self.modality != "fingerprint":
+            raise SpoofguardError("the native view is a fingerprint view (the capture at its own resolution); faces are looked at as face crops.")
         if self.crop == "face" and self.modality != "face":
             raise SpoofguardError("face crops need the face modality.")
         from spoofguard.modalities.face import BORDERS, FACE_DETECTORS
@@ -185,6 +190,8 @@ class Preprocessing:
             return Source(None, None, (h, w), list(faces), self.face_crops(a, faces[0].box) if faces else None)
         if self.crop == "whole":
             return Source(self.resize_array(a), None, a.shape[:2])
+        if self.crop == "native":
+            return Source(self.canvas(a), None, a.shape[:2])
         from spoofguard.modalities.fingerprint import foreground_mask, pad_to
 
         padded = pad_to(a, self.input_size)
@@ -217,7 +224,7 @@ class Preprocessing:
         """One scoring view: the patch whose top-left corner is ``key = (y, x)``, or face scale ``key``."""
         if self.crop == "face":
             return src.crops[key]
-        if self.crop == "whole":
+        if self.crop in ("whole", "native"):
             return src.array
         y, x = key
         return src.array[y : y + self.input_size, x : x + self.input_size]
@@ -229,7 +236,7 @@ class Preprocessing:
         h, w = src.shape
         if self.crop == "face":
             return self.face_views(src, face)
-        if self.crop == "whole":
+        if self.crop in ("whole", "native"):
             return Views(src.array[None], [(0, 0)], max(h, w), (0, 0, w, h), (h, w))
         from spoofguard.modalities.fingerprint import cut, patch_grid, region
 
@@ -248,6 +255,23 @@ class Preprocessing:
         else:
             raise ValueError("this Source kept only the largest face's crops (keep_frame=False)")
         return Views(arrays, [(box[1], box[0])] * len(arrays), max(box[2], box[3]), box, (h, w))
+
+    def canvas(self, a: np.ndarray) -> np.ndarray:
+        """``(H, W, C)`` -> ``(s, s, C)`` at the capture's own resolution: centred, padded with the
+        median border value (flat, so no texture is invented) or cut around the centre."""
+        s = self.input_size
+        h, w = a.shape[:2]
+        y0, x0 = max(0, (h - s) // 2), max(0, (w - s) // 2)
+        a = a[y0 : y0 + s, x0 : x0 + s]
+        h, w = a.shape[:2]
+        if (h, w) == (s, s):
+            return np.ascontiguousarray(a)
+        fill = np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]), axis=0).astype(np.uint8)
+        out = np.empty((s, s, a.shape[2]), np.uint8)
+        out[:] = fill
+        top, left = (s - h) // 2, (s - w) // 2
+        out[top : top + h, left : left + w] = a
+        return out
 
     def resize_array(self, a: np.ndarray) -> np.ndarray:
         s = self.input_size
