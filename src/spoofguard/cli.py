@@ -142,7 +142,7 @@ def train_cmd(
     format: str = typer.Option("folder", "--format", help="layout of a --data folder: folder | auto | livdet | nuaa | ... (see data scan)"),
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
     modality: str = typer.Option("fingerprint", "--modality", help="fingerprint | face"),
-    model: str = typer.Option("padnet", "--model", help="padnet | spoofnet | seed-cnn | siamese | temporal"),
+    model: Optional[str] = typer.Option(None, "--model", help="texture | padnet | spoofnet | seed-cnn | siamese | temporal; default: texture for fingerprints, padnet for faces"),
     epochs: int = typer.Option(20, "--epochs"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default: the model's recipe"),
     lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe"),
@@ -202,9 +202,11 @@ def train_cmd(
     m = result.dev_metrics
     speed = (f"{result.train_images_per_s:.0f} training images/s" if math.isfinite(result.train_images_per_s)
              else "no epoch left to train (the run had reached --epochs)")
+    how = "fitted (no epochs)" if result.fitted else f"{result.epochs_run} epoch(s), {speed}"
+    judged = "out-of-fold" if result.fitted else "dev"
     console.print(
-        f"\n[bold]done[/bold] in {result.wall_time_s:.0f} s, {result.epochs_run} epoch(s), {speed}\n"
-        f"dev: accuracy {m['accuracy']:.4f}, EER {_fmt(m['eer'])}, threshold {result.threshold:.4f} ({result.threshold_rule})\n"
+        f"\n[bold]done[/bold] in {result.wall_time_s:.0f} s, {how}\n"
+        f"{judged}: accuracy {m['accuracy']:.4f}, EER {_fmt(m['eer'])}, threshold {result.threshold:.4f} ({result.threshold_source or result.threshold_rule})\n"
         f"bundle: {result.bundle}"
     )
 
@@ -557,6 +559,43 @@ def compare_cmd(
     if failed:
         console.print(f"[red]{len(failed)} model(s) failed: {', '.join(failed)} (see the error column)[/]")
         raise typer.Exit(1)
+
+
+@app.command("cv")
+def cv_cmd(
+    data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv"),
+    out: Path = typer.Option(Path("cv"), "--out", help="folder for cv.json, cv.md, scores.csv and the fold runs"),
+    folds: int = typer.Option(5, "--folds", help="subject-disjoint folds (stratified by bona fide and attack species)"),
+    repeats: int = typer.Option(1, "--repeats", help="repeat with other fold assignments (seed, seed+1, ...)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the first repeat's folds and training"),
+    modality: str = typer.Option("fingerprint", "--modality", help="fingerprint | face"),
+    model: Optional[str] = typer.Option(None, "--model", help="as for train; default: the modality's default model"),
+    format: str = typer.Option("folder", "--format", help="layout of a --data folder (see data scan)"),
+    subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
+    epochs: int = typer.Option(20, "--epochs", help="training epochs per fold (networks)"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="default: the model's own (patches: the patch side)"),
+    crop: Optional[str] = typer.Option(None, "--crop", help="whole | patches | native | face (see train)"),
+    patches_per_image: int = typer.Option(4, "--patches-per-image", help="patches: random patches per training image per epoch"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default: the model's recipe"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe"),
+    theta: Optional[float] = typer.Option(None, "--theta", help="padnet: central difference weight (0 = plain conv)"),
+    patience: int = typer.Option(10, "--patience", help="early stopping patience (epochs)"),
+    threshold: str = typer.Option("eer", "--threshold", help="each fold's threshold rule, on its inner dev part: eer | bpcer20 | ..."),
+    species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),
+    no_augment: bool = typer.Option(False, "--no-augment"),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="move an existing --out aside instead of refusing"),
+):
+    """Subject-disjoint k-fold cross-validation of one training configuration: mean ± sd over folds and pooled out-of-fold figures."""
+    from spoofguard.cv import cross_validate
+
+    options = dict(modality=modality, model=model, format=format, subject_pattern=subject_pattern, epochs=epochs, input_size=input_size,
+                   crop=crop, patches_per_image=patches_per_image, batch_size=batch_size, lr=lr, patience=patience, threshold_rule=threshold,
+                   species_as_classes=species_as_classes, augment="none" if no_augment else "default", accelerator=accelerator,
+                   model_kwargs={"theta": theta} if theta is not None else {})
+    result = cross_validate(data, out, folds=folds, repeats=repeats, seed=seed, overwrite=overwrite, say=print, **options)
+    print("\n" + result.paths["markdown"].read_text())
+    console.print(f"wrote {result.paths['markdown']}, {result.paths['json']} and {out / 'scores.csv'}")
 
 
 @app.command("enroll")

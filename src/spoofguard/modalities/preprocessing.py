@@ -206,7 +206,7 @@ class Preprocessing:
     def training_view(self, src: Source, rng: np.random.Generator) -> np.ndarray:
         """One view for a training step: the whole image, a random foreground patch, or the face at a
         random one of its scales."""
-        if self.crop == "whole":
+        if self.crop in ("whole", "native"):
             return src.array
         if self.crop == "face":
             return src.crops[rng.integers(len(src.crops))]

@@ -67,3 +67,19 @@ def load_config(out: Path) -> dict:
         return json.loads((out / CONFIG).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise SpoofguardError(f"cannot read {out / CONFIG} to resume ({e}).") from None
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """An output folder for a command that fills a whole folder (cv, compare): refused when it holds
+    anything, unless ``overwrite`` (then the old one is moved aside, never deleted)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpoofguardError(f"--out {out} is a file; give a folder.")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise SpoofguardError(f"{out} already holds files. Choose another --out, or pass --overwrite "
+                                  "(the old folder is kept, renamed to NAME.replaced-TIMESTAMP).")
+        aside = out.with_name(f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(aside)
+        print(f"note: the previous contents of {out} were moved to {aside}")
+    out.mkdir(parents=True, exist_ok=True)

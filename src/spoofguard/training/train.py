@@ -40,6 +40,13 @@ from spoofguard.training.module import PADModule
 from spoofguard.training.recipes import recipe_for
 
 MONITORS = {"dev_loss": "min", "dev_eer": "min", "dev_acc": "max"}
+# what `train` uses when no --model is given: per modality, the configuration cross-validation shows best
+# (docs/benchmarks.md, "Choosing the fingerprint default")
+DEFAULT_MODELS = {"fingerprint": "texture", "face": "padnet"}
+
+
+def default_model(modality: str) -> str:
+    return DEFAULT_MODELS.get(modality, "padnet")
 
 
 @dataclass
@@ -47,7 +54,7 @@ class TrainConfig:
     data: str
     out: str
     modality: str = "fingerprint"
-    model: str = "padnet"
+    model: str | None = None  # None = the modality's default (DEFAULT_MODELS)
     epochs: int = 20
     batch_size: int | None = None
     lr: float | None = None
@@ -77,6 +84,10 @@ class TrainConfig:
     precision: str | None = None
     progress: bool = True
 
+    def __post_init__(self):
+        if self.model is None:
+            self.model = default_model(self.modality)
+
 
 @dataclass
 class TrainResult:
@@ -89,6 +100,8 @@ class TrainResult:
     wall_time_s: float
     skipped: list = field(default_factory=list)
     threshold_rule: str = "eer"
+    threshold_source: str = ""
+    fitted: bool = False  # a feature model: fitted by scikit-learn, no epochs
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -283,7 +296,70 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         run_folder.save_config(out, {"config": asdict(cfg), "recipe": recipe.to_dict(), "protocol": protocol, "classes": classes})
         _write_samples(train_ds, classes, out / "samples.png", cfg.seed)
 
-    # 3. fit (Lightning's info lines, including its product tips, are replaced by one line of ours)
+    # 3. fit: a feature model (texture) by scikit-learn on descriptors; a network by Lightning
+    if model_info(cfg.model).get("fitted"):  # a feature model (texture): fitted by scikit-learn, no epochs
+        from spoofguard.training.fit_features import fit_feature_model
+
+        fitted = fit_feature_model(model, pre, _dataset(Manifest(manifest.split("train").samples + manifest.split("dev").samples),
+                                                        classes, pre, sources=faces), seed=cfg.seed, say=say)
+        model = model.float().cpu().eval()
+        history, rate = [], fitted.images_per_s
+        threshold, threshold_source, dev_metrics = _calibrate_fitted(cfg, fitted)
+    else:
+        model, history, rate = _fit_network(cfg, out, module, train_dl, dev_dl, resuming)
+        if hasattr(model, "set_prototypes"):  # metric learning: prototypes = class means of training captures, temperature from dev
+            _fit_prototypes(model, _dataset(manifest.split("train"), classes, pre, all_views=True, sources=faces), dev_ds)
+        dev_scores = _scores(model, pre, dev_ds)
+        dev_labels = np.array([s.label for s in dev_ds.samples])  # per capture (per video for clips)
+        threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in dev_ds.samples])))
+        threshold_source = f"dev split ({cfg.threshold_rule})"
+        dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
+    epochs_run = len(history)
+
+    result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, rate, time.time() - t0, skipped, cfg.threshold_rule,
+                         threshold_source, bool(model_info(cfg.model).get("fitted")))
+    if writer:
+        provenance = {
+            "manifest_sha256": manifest.fingerprint(),
+            "protocol": protocol,
+            "seed": cfg.seed,
+            "counts": summary,
+            "epochs": epochs_run,
+            "recipe": recipe.to_dict(),
+            "augment": cfg.augment,
+            "attack_simulation": cfg.attack_simulation,
+            "train_images_per_s": round(rate, 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        save_bundle(
+            result.bundle,
+            model,
+            {
+                "classes": classes,
+                "preprocessing": pre.to_dict(),
+                "threshold": threshold,
+                "threshold_rule": cfg.threshold_rule,
+                "threshold_source": threshold_source,
+                "dev_metrics": dev_metrics,
+                "training": provenance,
+                "versions": _versions(),
+            },
+        )
+        _write_history(history, out / "history.csv")
+        if history:
+            plots.plot_curves(history, out / "curves.png")
+        (out / "dev_metrics.json").write_text(json.dumps({**dev_metrics, "threshold": threshold}, indent=2))
+    result.wall_time_s = time.time() - t0
+    return result
+
+
+def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_dl, resuming: bool):
+    """Lightning's fit (its info lines, including its product tips, are replaced by one line of ours);
+    returns the best epoch's model (by the dev monitor), the history and the training images/s."""
+    writer = run_folder.is_global_zero()
+    say = print if writer else (lambda *a, **k: None)
+    pre = module.preprocessing
+    train_ds, dev_ds = train_dl.dataset, dev_dl.dataset
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     meter = ThroughputMeter()
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=cfg.monitor, mode=MONITORS[cfg.monitor], save_last=True)
@@ -306,58 +382,16 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
             + (f" as clips of {pre.clip_frames} frames" if pre.clip_frames else "")
             + (f" as {pre.input_size}px patches ({len(train_ds)} train draws / {len(dev_ds)} dev patches per epoch)" if pre.crop == "patches" else "")
             + (f" as {pre.input_size}px face crops at scale(s) {', '.join(f'{k:g}' for k in pre.face_scales)}" if pre.crop == "face" else ""))
-    say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), {what}, classes {classes}")
+    say(f"training {cfg.model} on {trainer.strategy.root_device} ({trainer.precision} precision), {what}, classes {module.model.classes}")
     trainer.fit(module, train_dl, dev_dl, ckpt_path=str(out / run_folder.LAST_CKPT) if resuming else None, weights_only=True)
     _record_rank_digest(module.model, trainer.global_rank)
     if trainer.interrupted:
         raise SpoofguardError(f"training was interrupted after {len(module.history)} epoch(s); no bundle was written. Continue with: spoofguard train --resume --out {out}")
 
-    # 4. best weights -> dev scores -> threshold
-    if best.best_model_path:
+    if best.best_model_path:  # the best epoch's weights
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
-    model = module.model.float().cpu().eval()
-    if hasattr(model, "set_prototypes"):  # metric learning: prototypes = class means of training captures, temperature from dev
-        _fit_prototypes(model, _dataset(manifest.split("train"), classes, pre, all_views=True, sources=faces), dev_ds)
-    dev_scores = _scores(model, pre, dev_ds)
-    dev_labels = np.array([s.label for s in dev_ds.samples])  # per capture (per video for clips)
-    threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in dev_ds.samples])))
-    dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
-    epochs_run = len(module.history)
-
-    result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, meter.rate, time.time() - t0, skipped, cfg.threshold_rule)
-    if writer:
-        provenance = {
-            "manifest_sha256": manifest.fingerprint(),
-            "protocol": protocol,
-            "seed": cfg.seed,
-            "counts": summary,
-            "epochs": epochs_run,
-            "recipe": recipe.to_dict(),
-            "augment": cfg.augment,
-            "attack_simulation": cfg.attack_simulation,
-            "train_images_per_s": round(meter.rate, 1),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        save_bundle(
-            result.bundle,
-            model,
-            {
-                "classes": classes,
-                "preprocessing": pre.to_dict(),
-                "threshold": threshold,
-                "threshold_rule": cfg.threshold_rule,
-                "threshold_source": f"dev split ({cfg.threshold_rule})",
-                "dev_metrics": dev_metrics,
-                "training": provenance,
-                "versions": _versions(),
-            },
-        )
-        _write_history(module.history, out / "history.csv")
-        plots.plot_curves(module.history, out / "curves.png")
-        (out / "dev_metrics.json").write_text(json.dumps({**dev_metrics, "threshold": threshold}, indent=2))
-    result.wall_time_s = time.time() - t0
-    return result
+    return module.model.float().cpu().eval(), module.history, meter.rate
 
 
 def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
@@ -371,8 +405,11 @@ def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
     clip = int(cfg.model_kwargs.get("frames", info["kwargs"].get("frames", 0))) if info.get("clip_frames") else 0
     if clip and crop == "patches":
         crop = "whole"  # a clip is one view per frame: the whole print, not a random patch
+    contract = info.get("input_contract", {})  # e.g. texture: pixel values 0-255, not normalised
+    channels = MODALITIES[cfg.modality]["channels"]
+    norm = {"mean": [contract["mean"]] * channels, "std": [contract["std"]] * channels, "pixel_range": contract["pixel_range"]} if contract else {}
     return Preprocessing(cfg.modality, cfg.input_size or default_size, crop=crop, face_scales=list(cfg.face_scales or []),
-                         face_detector=cfg.face_detector, clip_frames=clip)
+                         face_detector=cfg.face_detector, clip_frames=clip, **norm)
 
 
 def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
@@ -437,6 +474,21 @@ def _fit_prototypes(model, train_ds: SampleDataset, dev_ds: SampleDataset, batch
     train_ds.augment = None
     model.set_prototypes(*embeddings(train_ds, "embed"))
     model.calibrate(*embeddings(dev_ds, "cosines"))
+
+
+def _calibrate_fitted(cfg: TrainConfig, fitted) -> tuple[float, str, dict]:
+    """A feature model is fitted on train + dev (it has no epochs to pick on dev), so its threshold and
+    its reported figures come from the out-of-fold scores of those captures (subject-disjoint folds),
+    at the middle of the rule's decision interval; never from test."""
+    from spoofguard.evaluation.thresholds import centred_threshold
+
+    if not len(fitted.oof_scores):
+        raise SpoofguardError(f"{cfg.model} picks its threshold on out-of-fold scores of the training captures, which needs at least "
+                              "5 subjects (or 5 captures) of each class in train + dev; add data or pass --subject-pattern.")
+    threshold = centred_threshold(cfg.threshold_rule, fitted.oof_scores, fitted.oof_labels, fitted.oof_species)
+    metrics = _dev_metrics(fitted.oof_scores, fitted.oof_labels, threshold)
+    metrics["scores"] = "out-of-fold (train + dev, 5 subject-disjoint folds)"
+    return threshold, f"out-of-fold scores of train + dev ({cfg.threshold_rule}, centred)", metrics
 
 
 def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
