@@ -148,3 +148,21 @@ def test_on_video_frames_a_temporal_model_and_its_single_frame_baseline_are_both
     assert not by["padnet"].error and not by["temporal"].error, [r.error for r in rows]
     assert "judged per video (mean of its frame scores)" in by["padnet"].notes
     assert by["padnet"].test_n == by["temporal"].test_n  # the same number of videos judged
+
+
+def test_folds_cross_validate_every_model_on_the_same_folds(tmp_path):
+    from tests.conftest import make_dataset
+
+    root = make_dataset(tmp_path / "prints", n_live=30, n_per_species=15, subjects=10, seed=5)
+    out = tmp_path / "cmp"
+    rows = compare(["texture", "seed-cnn"], data=str(root), out=out, epochs=1, seed=0, folds=3, input_size=64,
+                   subject_pattern=r"^(\d+)_", bench_seconds=0.05, backends=("torch",), say=lambda *a: None)
+    assert [r.error for r in rows] == ["", ""]
+    for r in rows:
+        assert r.test_n == 60 and 0 <= r.acer <= 1 and r.auc is not None  # every sample judged once, out of fold
+    assert rows[0].epochs == 0 and rows[1].epochs == 1  # texture is fitted, seed-cnn trained
+    tests = [[{s.path for s in read_manifest(out / "cv" / m / "repeat-1" / f"fold-{k}" / "run" / "split.csv").split("test")}
+              for k in (1, 2, 3)] for m in ("texture", "seed-cnn")]
+    assert tests[0] == tests[1]  # the same folds
+    table = (out / "compare.md").read_text()
+    assert "3-fold subject-disjoint cross-validation" in table and "| texture |" in table

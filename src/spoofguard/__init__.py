@@ -3,7 +3,8 @@
 Public API::
 
     import spoofguard
-    result = spoofguard.train(data="data/fingerprints", out="runs/padnet", modality="fingerprint", epochs=10)
+    result = spoofguard.train(data="data/fingerprints", out="runs/fp", modality="fingerprint")
+    cv = spoofguard.cross_validate(data="data/fingerprints", out="cv", folds=5, subject_pattern=r"^(\d+)_")
     detector = spoofguard.Detector.from_file(result.bundle)
     prediction = detector.predict("probe.png")   # .score (higher = more bona fide), .verdict, .probabilities
 """
@@ -14,7 +15,8 @@ __version__ = "0.1.0"
 
 from spoofguard.errors import SpoofguardError
 
-__all__ = ["Detector", "Prediction", "SpoofguardError", "create_model", "list_models", "load_bundle", "train", "__version__"]
+__all__ = ["Detector", "Prediction", "SpoofguardError", "create_model", "cross_validate", "list_models", "load_bundle", "train",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -31,6 +33,10 @@ def __getattr__(name: str):
         from spoofguard.training.train import train
 
         return train
+    if name == "cross_validate":
+        from spoofguard.cv import cross_validate
+
+        return cross_validate
     if name in ("create_model", "list_models"):
         from spoofguard import models
 

@@ -540,6 +540,7 @@ def compare_cmd(
     input_size: Optional[int] = typer.Option(None, "--input-size", help="every model's input size (name@SIZE wins)"),
     patience: Optional[int] = typer.Option(None, "--patience", help="early stopping patience (default: none, the full budget for every model)"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples for the 95% intervals (0 = none)"),
+    folds: int = typer.Option(0, "--folds", help="cross-validate every model on the same subject-disjoint folds (e.g. 5) instead of one split"),
     backend: Optional[str] = typer.Option(None, "--backend", help="inference speed on onnx | torch (default: both)"),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
     overwrite: bool = typer.Option(False, "--overwrite", help="move existing runs in --out aside instead of refusing"),
@@ -551,7 +552,7 @@ def compare_cmd(
     if patience is not None:
         options["patience"] = patience
     rows = compare(parse_models(models), data, out, modality=modality, protocol=protocol, epochs=epochs,
-                   epochs_per_model=parse_epochs_per_model(epochs_per_model), seed=seed, bootstrap=bootstrap,
+                   epochs_per_model=parse_epochs_per_model(epochs_per_model), seed=seed, bootstrap=bootstrap, folds=folds,
                    overwrite=overwrite, backends=(backend,) if backend else ("onnx", "torch"), say=print, **options)
     print("\n" + (out / "compare.md").read_text())
     console.print(f"wrote {out / 'compare.md'} and {out / 'compare.json'}")

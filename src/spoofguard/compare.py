@@ -136,7 +136,7 @@ def _entries(models: list[str], epochs: int, epochs_per_model: dict[str, int] | 
 
 
 def compare(models: list[str], data: str, out: str | Path, modality: str = "fingerprint", protocol: str = "auto", epochs: int = 10,
-            epochs_per_model: dict[str, int] | None = None, seed: int = 0, bootstrap: int = 0,
+            epochs_per_model: dict[str, int] | None = None, seed: int = 0, bootstrap: int = 0, folds: int = 0,
             progress: Callable[[int, int], None] | None = None, *, overwrite: bool = False,
             backends: tuple[str, ...] = ("onnx", "torch"), bench_seconds: float = 2.0, say: Callable[[str], None] = print,
             **train_options) -> list[CompareRow]:
@@ -148,6 +148,9 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
     ``subject_pattern``, ``format``, ``input_size``, ``crop``, ``patience``, ``accelerator``).
     ``progress(done, total)`` is called after each model; ``say`` gets one line per step.
     ``overwrite``: existing run folders are moved aside (never deleted) instead of refused.
+    ``folds`` >= 2: instead of one split, every model is cross-validated on the same subject-disjoint
+    folds (:mod:`spoofguard.cv`, in ``out/cv/<model>/``); its row holds the pooled out-of-fold figures
+    (each sample judged at its own fold's threshold) and the mean training time per fold.
     """
     from spoofguard.training.train import TrainConfig, validate
 
@@ -173,11 +176,14 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
             raise SpoofguardError(f"unknown training option: {err}") from None
         validate(cfg)
         configs[e.label] = cfg
-    existing = [str(out / "runs" / e.label) for e in entries if (out / "runs" / e.label).exists()]
+    where = "cv" if folds else "runs"
+    existing = [str(out / where / e.label) for e in entries if (out / where / e.label).exists()]
     if existing and not overwrite:
         raise SpoofguardError(f"{', '.join(existing)} already exist(s); choose another --out, or pass --overwrite (old runs are moved aside, not deleted).")
 
     context = _context(data, modality, protocol, seed, bootstrap, entries, options, backends)
+    if folds:
+        return _compare_by_cv(entries, configs, data, out, folds, seed, overwrite, backends, bench_seconds, context, say, progress)
     rows: list[CompareRow] = []
     reference: Path | None = None  # split.csv every model after the first trains on
     for i, e in enumerate(entries):
@@ -196,6 +202,50 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
                                     f"test ACER {_num(row.acer)}, EER {_num(row.eer)}, {_num(row.train_seconds, 0)} s training"))
         context["finished"] = _now()
         context["machine"]["load_average_at_finish"] = _load()
+        write_table(rows, out, context)
+        if progress:
+            progress(i + 1, len(entries))
+    return rows
+
+
+def _compare_by_cv(entries, configs, data, out: Path, folds: int, seed: int, overwrite: bool, backends, bench_seconds: float,
+                   context: dict, say, progress) -> list[CompareRow]:
+    """``compare --folds``: every model cross-validated on the same folds (fold assignment depends only
+    on the data and the seed), one row of pooled out-of-fold figures each."""
+    from dataclasses import asdict as fields_of
+
+    from spoofguard.cv import cross_validate
+
+    context.update(protocol=f"{folds}-fold subject-disjoint cross-validation (pooled out-of-fold)", folds=folds)
+    rows: list[CompareRow] = []
+    for i, e in enumerate(entries):
+        cfg = fields_of(configs[e.label])
+        options = {k: v for k, v in cfg.items() if k not in ("data", "out", "protocol", "seed", "progress")}
+        say(f"[{i + 1}/{len(entries)}] {e.label}: {folds}-fold cross-validation, {e.epochs} epoch(s) per fold")
+        row = CompareRow(e.label, e.input_size, None, None, None, None, None, None, None, None, None, None, None,
+                         architecture=e.model, epochs_budget=e.epochs, run=str(out / "cv" / e.label))
+        try:
+            result = cross_validate(data, out / "cv" / e.label, folds=folds, seed=seed, overwrite=overwrite, say=lambda *a: None, **options)
+            pooled = result.pooled[0]
+            for k in METRICS:
+                setattr(row, k, _finite(pooled.get(k)))
+            row.test_n = pooled["n"]
+            row.train_seconds = round(result.summary["train_seconds"]["mean"], 1)
+            row.notes.append(f"mean over {folds} folds: ACER {_num(result.summary['acer']['mean'])} ± {_num(result.summary['acer']['sd'])}, "
+                             f"EER {_num(result.summary['eer']['mean'])} ± {_num(result.summary['eer']['sd'])}")
+            first = Path(result.folds[0].run)
+            from spoofguard.inference.bundle import read_metadata
+
+            pre = read_metadata(first / "model.safetensors")["preprocessing"]
+            row.input_size, row.view = int(pre["input_size"]), pre.get("crop", "whole")
+            row.epochs = max(0, len((first / "history.csv").read_text().splitlines()) - 1)  # of the first fold; 0 = fitted, no epochs
+            _cost(row, first / "model.safetensors", first / "split.csv", backends, bench_seconds)
+        except Exception as err:  # noqa: BLE001  one model's failure must not lose the others'
+            row.error = str(err) if isinstance(err, SpoofguardError) else f"{type(err).__name__}: {err}"
+        rows.append(row)
+        say(f"    {e.label}: " + (f"failed: {row.error}" if row.error else
+                                    f"pooled ACER {_num(row.acer)}, EER {_num(row.eer)}, {_num(row.train_seconds, 0)} s per fold"))
+        context["finished"] = _now()
         write_table(rows, out, context)
         if progress:
             progress(i + 1, len(entries))
@@ -414,6 +464,12 @@ def _describe(context: dict) -> str:
     budget = f"{next(iter(epochs.values()))} epoch(s) each" if len(set(epochs.values())) == 1 else ", ".join(f"{k} {v}" for k, v in epochs.items()) + " epochs"
     patience = context.get("early_stopping_patience")
     stopping = "no early stopping" if patience is not None and patience >= max(epochs.values() or [0]) else f"early stopping patience {patience}"
+    if context.get("folds"):
+        return (f"Data `{context.get('data')}` ({context.get('modality')}), {context['protocol']}, seed {context.get('seed')}: the same "
+                f"folds for every model. Budget: {budget} per fold, {stopping}. Every sample is judged once, by the fold model that did not "
+                "see it, at that fold's own threshold (picked on the fold's training part); EER, BPCER20 and AUC from the pooled scores "
+                "(ISO/IEC 30107-3; ACER is the community convention). Train time: mean per fold. "
+                f"Machine: {m.get('cpu_count')} CPUs ({m.get('cpus_usable')} usable), torch {m.get('torch')}.")
     return (f"Data `{context.get('data')}` ({context.get('modality')}), protocol {context.get('protocol') or context.get('protocol_asked')}, "
             f"seed {context.get('seed')}, the same split for every model: {sizes}. Budget: {budget}, {stopping}, the best dev epoch kept. "
             f"Metrics on the test split at each model's dev threshold (ISO/IEC 30107-3; ACER is the community convention). "

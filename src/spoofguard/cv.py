@@ -202,7 +202,7 @@ def _write_pooled_scores(rows: list[dict], path: Path, thresholds: list[float]) 
             "threshold_source": f"cross-validation: median of the {len(thresholds)} fold thresholds (each picked on its fold's own training data); "
                                 "cv.json's pooled rates use each fold's own threshold",
             "fold_thresholds": thresholds, "architecture": "cross-validation"}
-    return write_scores(ScoreTable.from_rows(rows, meta), path)
+    return write_scores(ScoreTable.from_rows(rows, meta), path, extra={"fold": [r["fold"] for r in rows]})
 
 
 def write_cv(result: CVResult, out: Path) -> dict:

@@ -22,7 +22,7 @@ def n_params(model):
 
 
 def test_registry_lists_the_zoo():
-    assert MODELS == ["padnet", "seed-cnn", "siamese", "spoofnet", "temporal"]
+    assert MODELS == ["padnet", "seed-cnn", "siamese", "spoofnet", "temporal", "texture"]
     for name in MODELS:
         info = model_info(name)
         assert isinstance(info["default_input_size"], int) and info["default_input_size"] >= 32

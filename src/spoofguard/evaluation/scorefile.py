@@ -62,15 +62,18 @@ def sidecar(path: str | os.PathLike) -> Path:
     return Path(str(path) + ".json")
 
 
-def write_scores(table: ScoreTable, path: str | os.PathLike) -> Path:
+def write_scores(table: ScoreTable, path: str | os.PathLike, extra: dict[str, list] | None = None) -> Path:
+    """Write the score file (and its sidecar); ``extra`` adds columns after the standard ones (e.g.
+    cross-validation's ``fold``), which readers that do not know them ignore."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    extra = extra or {}
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS) + list(extra))
         w.writeheader()
-        for row in table.rows():
+        for i, row in enumerate(table.rows()):
             row["score"] = repr(row["score"])  # full precision: metrics from the file equal metrics in memory
-            w.writerow(row)
+            w.writerow({**row, **{k: v[i] for k, v in extra.items()}})
     if table.meta:
         sidecar(path).write_text(json.dumps(table.meta, indent=2, sort_keys=True))
     return path

@@ -10,7 +10,11 @@ for LPQ; Gragnaniello et al. 2013 for the Weber local descriptor):
 - **LPQ** (Ojansivu & Heikkila 2008): the signs of the real and imaginary parts of a 7x7 short-term
   Fourier transform at four low frequencies, a 256-bin code that is blur-insensitive.
 - **WLD** (Chen et al., TPAMI 2010): differential excitation ``atan(sum(neighbour - centre) / centre)``
-  in 8 bins times gradient orientation in 8 bins.
+  in 8 bins times gradient orientation in 8 sectors.
+
+Every code is computed from whole grey levels by comparisons that have no float ties (LBP's
+interpolated neighbours against the centre with a 1e-4 margin, LPQ's signs with a dead zone, WLD's
+bins as integer comparisons), so an exported ONNX model gives the same histograms as torch.
 
 Each histogram is taken over the **finger's foreground** only (local standard deviation over 15 px,
 the same rule as the patch pipeline's mask, cleaned by a morphological close/open), normalised to
@@ -37,6 +41,9 @@ from spoofguard.models.registry import register_model
 LBP_SCALES = ((8, 1, "u2"), (8, 2, "u2"), (16, 2, "riu2"), (24, 3, "riu2"))
 LPQ_WINDOW = 7
 WLD_BINS = (8, 8)  # excitation x orientation
+LPQ_DEAD_ZONE = 1e-2  # STFT parts within this of 0 count as 0: a flat area's are 0 up to float rounding
+# WLD excitation bin edges: atan(r) >= -pi/2 + k pi/8  <=>  r >= tan(-pi/2 + k pi/8), k = 1..7
+WLD_EDGES = tuple(math.tan(-math.pi / 2 + k * math.pi / WLD_BINS[0]) for k in range(1, WLD_BINS[0]))
 MASK_FLOOR = 6.0
 
 
@@ -128,6 +135,20 @@ def _lpq_parts(g: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     ], 1)
 
 
+def _wld_codes(g: torch.Tensor) -> torch.Tensor:
+    """``(N, H-2, W-2)`` long: Weber local descriptor code (excitation bin x 8 + orientation octant) of
+    every inner pixel of ``g`` (whole grey levels). Bins come from comparisons of integer sums, never
+    from atan values near a bin edge, so torch and onnxruntime give the same codes."""
+    inner = _shifted(g, 1, 0, 0)
+    diff = sum(_shifted(g, 1, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx) - 8 * inner  # sum(neighbour - centre)
+    scaled = inner + 1.0
+    e_bin = sum((diff >= t * scaled).long() for t in WLD_EDGES)  # excitation atan(diff / (centre + 1)), 8 bins over (-pi/2, pi/2)
+    gx = _shifted(g, 1, 0, 1) - _shifted(g, 1, 0, -1)
+    gy = _shifted(g, 1, 1, 0) - _shifted(g, 1, -1, 0)
+    octant = (gy >= 0).long() * 4 + (gx >= 0).long() * 2 + (gy.abs() >= gx.abs()).long()  # gradient orientation, 8 sectors
+    return (e_bin * WLD_BINS[1] + octant)[:, 0]
+
+
 def feature_count() -> int:
     n = sum(p * (p - 1) + 3 if kind == "u2" else p + 2 for p, _, kind in LBP_SCALES)
     return n + 256 + WLD_BINS[0] * WLD_BINS[1]
@@ -180,7 +201,7 @@ class Texture(nn.Module):
 
     def descriptors(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` pixel values 0-255 -> ``(N, F)`` texture features (before the scaler)."""
-        g = x.float().mean(1, keepdim=True) if x.shape[1] > 1 else x.float()
+        g = x.float().mean(1, keepdim=True).round() if x.shape[1] > 1 else x.float()  # whole grey levels: the codes below are exact
         mask = self.foreground(g)
         if not bool(mask.flatten(1).any(1).all()):  # no ridges anywhere (a blank capture): look at everything
             empty = ~mask.flatten(1).any(1)
@@ -191,16 +212,9 @@ class Texture(nn.Module):
             table = getattr(self, f"u2_{p}") if kind == "u2" else None
             feats.append(self._hist(_lbp_codes(g, p, r, kind, table), mask[:, 0, r:-r, r:-r], bins))
         r = LPQ_WINDOW // 2
-        q = (_lpq_parts(g, self.lpq) > 0).float()  # (N, 8, H-6, W-6)
+        q = (_lpq_parts(g, self.lpq) > LPQ_DEAD_ZONE).float()  # (N, 8, H-6, W-6); flat areas give 0, not rounding noise
         feats.append(self._hist((q * self.powers8.view(1, -1, 1, 1)).sum(1).long(), mask[:, 0, r:-r, r:-r], 256))
-        inner = g[:, :, 1:-1, 1:-1]
-        excitation = torch.atan((F.avg_pool2d(g, 3, stride=1) * 9 - 9 * inner) / (inner + 1.0))  # sum(neighbours - centre) / centre
-        gx = g[:, :, 1:-1, 2:] - g[:, :, 1:-1, :-2]
-        gy = g[:, :, 2:, 1:-1] - g[:, :, :-2, 1:-1]
-        ne, no = WLD_BINS
-        e_bin = ((excitation + math.pi / 2) / math.pi * ne).long().clamp(0, ne - 1)
-        o_bin = ((torch.atan2(gy, gx) + math.pi) / (2 * math.pi) * no).long().clamp(0, no - 1)
-        feats.append(self._hist((e_bin * no + o_bin)[:, 0], mask[:, 0, 1:-1, 1:-1], ne * no))
+        feats.append(self._hist(_wld_codes(g), mask[:, 0, 1:-1, 1:-1], WLD_BINS[0] * WLD_BINS[1]))
         return torch.cat(feats, 1)
 
     # -- the classifier --------------------------------------------------------------------------------

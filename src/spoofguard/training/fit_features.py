@@ -64,19 +64,21 @@ def _bona_fide_probability(pipe, x: np.ndarray) -> np.ndarray:
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list, c: float, seed: int, folds: int = OOF_FOLDS) -> np.ndarray | None:
-    """P(bona fide) of every row from a model that did not see its group (subject); None when the
-    training part is too small to split (fewer than ``folds`` groups of each class)."""
+    """P(bona fide) of every row from a model that did not see its group (subject): ``folds``
+    subject-disjoint folds, fewer when a class has fewer groups; None below two groups per class."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    bona = y == 0
-    if min(len(set(np.array(groups, dtype=object)[bona])), len(set(np.array(groups, dtype=object)[~bona]))) < folds:
+    g = np.array(groups, dtype=object)
+    fewest = min(len(set(g[y == k])) for k in set(y.tolist()))
+    folds = min(folds, fewest)
+    if folds < 2:
         return None
     scores = np.full(len(y), np.nan)
-    for tr, te in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(x, y, groups):
-        if len(set(y[tr])) < 2:
+    for tr, te in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(x, y, g):
+        if len(set(y[tr].tolist())) < 2:
             return None
         scores[te] = _bona_fide_probability(_fit(x[tr], y[tr], c, seed), x[te])
-    return scores
+    return None if np.isnan(scores).any() else scores
 
 
 def fit_feature_model(model, pre, train_ds, seed: int = 0, c: float = 1.0, say=print) -> FeatureFit:
@@ -103,7 +105,7 @@ def fit_feature_model(model, pre, train_ds, seed: int = 0, c: float = 1.0, say=p
     model.set_classifier(scaler.mean_, np.where(scaler.scale_ > 0, scaler.scale_, 1.0), weight, bias)
     seconds = time.time() - t0
     say(f"fitted {len(y)} training captures: {x.shape[1]} texture features in {extract:.0f} s, "
-        + ("out-of-fold scores from a subject-disjoint 5-fold split of train" if oof is not None else "no out-of-fold scores (too few subjects)"))
+        + ("out-of-fold scores from subject-disjoint folds" if oof is not None else "no out-of-fold scores (too few subjects)"))
     samples = train_ds.samples
     return FeatureFit(seconds, len(y),
                       oof if oof is not None else np.zeros(0),

@@ -487,7 +487,7 @@ def _calibrate_fitted(cfg: TrainConfig, fitted) -> tuple[float, str, dict]:
                               "5 subjects (or 5 captures) of each class in train + dev; add data or pass --subject-pattern.")
     threshold = centred_threshold(cfg.threshold_rule, fitted.oof_scores, fitted.oof_labels, fitted.oof_species)
     metrics = _dev_metrics(fitted.oof_scores, fitted.oof_labels, threshold)
-    metrics["scores"] = "out-of-fold (train + dev, 5 subject-disjoint folds)"
+    metrics["scores"] = "out-of-fold (train + dev, subject-disjoint folds)"
     return threshold, f"out-of-fold scores of train + dev ({cfg.threshold_rule}, centred)", metrics
 
 
