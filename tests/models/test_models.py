@@ -22,7 +22,8 @@ def n_params(model):
 
 
 def test_registry_lists_the_zoo():
-    assert MODELS == ["padnet", "seed-cnn", "siamese", "spoofnet", "temporal", "texture"]
+    assert MODELS == ["minifasnet-v1", "minifasnet-v1se", "minifasnet-v2", "minifasnet-v2se",
+                      "padnet", "seed-cnn", "siamese", "spoofnet", "temporal", "texture"]
     for name in MODELS:
         info = model_info(name)
         assert isinstance(info["default_input_size"], int) and info["default_input_size"] >= 32
@@ -51,6 +52,9 @@ def test_in_chans_and_train_step(name, in_chans):
     model = create_model(name, classes=CLASSES, in_chans=in_chans, **kwargs).train()
     logits = model(torch.randn(2, in_chans, size, size))
     assert logits.shape == (2, 2)
+    if model_info(name).get("fitted"):  # fitted by scikit-learn (texture): nothing for an optimiser to step
+        assert not list(model.parameters()) and not logits.requires_grad
+        return
     F.cross_entropy(logits, torch.tensor([0, 1])).backward()
     assert all(p.grad is not None for p in model.parameters())
 
@@ -240,7 +244,8 @@ def test_onnx_export_round_trip(name, tmp_path):
         torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"], output_names=["logits"],
                           dynamic_axes={"x": {0: "n"}}, opset_version=17)
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
-    assert not ops & {"ReduceSum", "Sub", "Pad"}, f"CDC term not folded into the conv kernels: {ops}"
+    if any(isinstance(m, CDConv2d) for m in model.modules()):
+        assert not ops & {"ReduceSum", "Sub", "Pad"}, f"CDC term not folded into the conv kernels: {ops}"
     (out,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})
     with torch.no_grad():
         expected = model(x).numpy()
