@@ -90,6 +90,9 @@ def fit_feature_model(model, pre, train_ds, seed: int = 0, c: float = 1.0, say=p
     x = descriptors(model, pre, train_ds)
     extract = time.time() - t0
     groups = [s.subject or s.path for s in train_ds.samples]  # no subject known: every capture its own group
+    if not any(s.subject for s in train_ds.samples):
+        say("warning: no subjects are known, so the out-of-fold folds put captures of one finger or person on both sides and the "
+            "threshold they give can be too lenient on attacks; name the subjects (--subject-pattern, or a layout that has them).")
     oof = out_of_fold(x, y, groups, c, seed)
     pipe = _fit(x, y, c, seed)
     scaler, lr = pipe[0], pipe[1]

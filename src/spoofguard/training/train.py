@@ -66,7 +66,7 @@ class TrainConfig:
     patches_per_image: int = 4  # patches mode: random patches drawn per training image per epoch
     model_kwargs: dict = field(default_factory=dict)
     protocol: str = "auto"
-    format: str = "folder"  # dataset layout when --data is a folder (auto | folder | livdet | nuaa | ...)
+    format: str = "auto"  # dataset layout when --data is a folder (auto | folder | livdet | nuaa | ...): auto as `data scan` detects it
     num_nodes: int = 1  # machines (DDP across hosts)
     strategy: str = "auto"  # auto | ddp | ... (Lightning strategies); several devices or nodes use DDP
     seed: int = 0
