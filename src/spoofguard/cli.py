@@ -169,6 +169,7 @@ def train_cmd(
     devices: str = typer.Option("auto", "--devices", help="devices per node (GPUs, or CPU processes with --accelerator cpu)"),
     num_nodes: int = typer.Option(1, "--num-nodes", help="machines; launch with torchrun or SLURM (docs/distributed.md)"),
     strategy: str = typer.Option("auto", "--strategy", help="auto | ddp (distributed data parallel)"),
+    init: Optional[str] = typer.Option(None, "--init", help="start from the weights of a run folder or bundle of the same architecture (fine-tuning; keeps its input contract)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out with its own settings; only --epochs, --accelerator, --devices, --num-nodes, --strategy and --workers may change"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a run in --out (the old one is moved aside)"),
 ):
@@ -182,7 +183,7 @@ def train_cmd(
         seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
         augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
         workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
-        num_nodes=num_nodes, strategy=strategy,
+        num_nodes=num_nodes, strategy=strategy, init=init,
     )
     if resume:  # only what was typed is checked against (or, for resources, replaces) the run's stored settings
         field_of = {"no_augment": "augment", "threshold": "threshold_rule", "theta": "model_kwargs", "frames": "model_kwargs"}
@@ -585,6 +586,7 @@ def cv_cmd(
     species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),
     no_augment: bool = typer.Option(False, "--no-augment"),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
+    init: Optional[str] = typer.Option(None, "--init", help="every fold starts from this run folder's or bundle's weights (see train --init)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="move an existing --out aside instead of refusing"),
 ):
     """Subject-disjoint k-fold cross-validation of one training configuration: mean ± sd over folds and pooled out-of-fold figures."""
@@ -593,7 +595,7 @@ def cv_cmd(
     options = dict(modality=modality, model=model, format=format, subject_pattern=subject_pattern, epochs=epochs, input_size=input_size,
                    crop=crop, patches_per_image=patches_per_image, batch_size=batch_size, lr=lr, patience=patience, threshold_rule=threshold,
                    species_as_classes=species_as_classes, augment="none" if no_augment else "default", accelerator=accelerator,
-                   model_kwargs={"theta": theta} if theta is not None else {})
+                   model_kwargs={"theta": theta} if theta is not None else {}, init=init)
     result = cross_validate(data, out, folds=folds, repeats=repeats, seed=seed, overwrite=overwrite, say=print, **options)
     print("\n" + result.paths["markdown"].read_text())
     console.print(f"wrote {result.paths['markdown']}, {result.paths['json']} and {out / 'scores.csv'}")

@@ -83,6 +83,7 @@ class TrainConfig:
     devices: str | int = "auto"
     precision: str | None = None
     progress: bool = True
+    init: str | None = None  # a run folder or bundle of the same architecture whose weights (and input contract) training starts from
 
     def __post_init__(self):
         if self.model is None:
@@ -225,7 +226,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     if videos:
         raise SpoofguardError(f"{len(videos)} sample(s) are videos (e.g. {videos[0]}); training reads frames: extract them once with "
                               f"`spoofguard data frames MANIFEST -o FRAMES/` and train on FRAMES/manifest.csv.")
-    pre = preprocessing_for(cfg)
+    start = init_weights_from(cfg.init, cfg.model, cfg.modality) if cfg.init else None
+    pre = start.preprocessing if start is not None else preprocessing_for(cfg)  # --init keeps the starting model's input contract
     manifest, unreadable = check_images(source.manifest, pre.channels)
     skipped = source.skipped + unreadable
     if unreadable:
@@ -270,7 +272,11 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     # 2. model, data loaders
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     recipe = recipe_for(cfg.model, lr=cfg.lr, batch_size=cfg.batch_size)
-    model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **_size_kwargs(cfg, pre), **cfg.model_kwargs)
+    kwargs = {**start.metadata["architecture"]["kwargs"], **cfg.model_kwargs} if start is not None else {**_size_kwargs(cfg, pre), **cfg.model_kwargs}
+    model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **kwargs)
+    if start is not None:
+        loaded = load_matching_weights(model, start.model)
+        say(f"starting from {cfg.init}: {loaded} of {len(model.state_dict())} tensors (the rest, e.g. a head for other classes, start fresh)")
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
     views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
@@ -328,6 +334,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
             "recipe": recipe.to_dict(),
             "augment": cfg.augment,
             "attack_simulation": cfg.attack_simulation,
+            "init": None if start is None else {"from": start.path, "weights_sha256": start.metadata.get("weights_sha256")},
             "train_images_per_s": round(rate, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -392,6 +399,31 @@ def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_d
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     return module.model.float().cpu().eval(), module.history, meter.rate
+
+
+def init_weights_from(path: str, model: str, modality: str):
+    """The bundle ``--init`` names, checked to be the same architecture and modality as the run."""
+    from spoofguard.inference.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    if bundle.architecture != model:
+        raise SpoofguardError(f"--init {path} holds a {bundle.architecture} model, not {model}; pass --model {bundle.architecture} "
+                              "or start from a bundle of the same architecture.")
+    if bundle.modality != modality:
+        raise SpoofguardError(f"--init {path} is a {bundle.modality} model; this run trains a {modality} model.")
+    if model_info(model).get("fitted"):
+        raise SpoofguardError(f"--init starts gradient training from a model's weights; {model} is fitted from scratch in seconds, so it has none to start from.")
+    return bundle
+
+
+def load_matching_weights(model, source) -> int:
+    """Copy every tensor of ``source`` whose name and shape ``model`` has; returns how many."""
+    mine = model.state_dict()
+    theirs = {k: v for k, v in source.state_dict().items() if k in mine and mine[k].shape == v.shape}
+    if not theirs:
+        raise SpoofguardError("--init: no tensor of the starting model fits this one (another width or depth?).")
+    model.load_state_dict({**mine, **theirs})
+    return len(theirs)
 
 
 def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
