@@ -23,8 +23,16 @@ from spoofguard.evaluation import compute_metrics
 
 
 def _read(folder: Path) -> dict[str, tuple[str, str, float, str]]:
+    """path -> (label, species, score, fold); the fold from the score file, else from the fold runs' test splits."""
+    from spoofguard.data.manifest import read_manifest
+
+    fold_of = {}
+    for split in sorted(folder.glob("repeat-1/fold-*/run/split.csv")):
+        for s in read_manifest(split).split("test"):
+            fold_of[s.path] = split.parts[-3]
     with open(folder / "scores.csv", newline="") as f:
-        return {r["path"]: (r["label"], r["species"], float(r["score"]), r.get("fold", "")) for r in csv.DictReader(f)}
+        rows = list(csv.DictReader(f))
+    return {r["path"]: (r["label"], r["species"], float(r["score"]), fold_of.get(r["path"], r.get("fold", ""))) for r in rows}
 
 
 def _logit(p: float, eps: float = 1e-6) -> float:
