@@ -124,7 +124,12 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     if weights_digest(state) != meta["weights_sha256"]:
         raise SpoofguardError(f"{path}: the weights do not match the checksum in the bundle's metadata; the file was modified or damaged.")
     arch = meta["architecture"]
-    model = create_model(arch["name"], classes=meta["classes"], in_chans=arch["in_chans"], **arch["kwargs"])
+    if arch["name"] == "ensemble":  # several registered models, each with its own input contract
+        from spoofguard.inference.ensemble import build_ensemble
+
+        model = build_ensemble(meta, str(path))
+    else:
+        model = create_model(arch["name"], classes=meta["classes"], in_chans=arch["in_chans"], **arch["kwargs"])
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

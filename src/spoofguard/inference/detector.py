@@ -170,7 +170,11 @@ class Detector:
         self.metadata = metadata
         self.members = members_of(metadata)
         self.preprocessing = self.members[0].preprocessing
-        if session is None:
+        if session is None and metadata.get("architecture", {}).get("name") == "ensemble":
+            from spoofguard.inference.ensemble import TorchEnsembleRunner
+
+            self.backend, self.runner = "torch", TorchEnsembleRunner(bundle.model, self.members, device)
+        elif session is None:
             self.backend, self.runner = "torch", TorchRunner(bundle.model, self.preprocessing, device)
         else:
             self.backend, self.runner = "onnx", OnnxRunner(session, self.members, metadata.get("batch_size"))

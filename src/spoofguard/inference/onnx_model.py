@@ -34,6 +34,9 @@ def _onnx_bytes(bundle) -> tuple[bytes, dict]:
     import onnx
     import torch
 
+    if bundle.architecture == "ensemble":
+        raise SpoofguardError(f"{bundle.path} is an ensemble of {len(bundle.metadata['members'])} models with their own crops; it runs on torch. "
+                              "For ONNX, put the members' own ONNX files together with `spoofguard import-onnx`.")
     model = bundle.model.float().cpu().eval()
     model = model.exportable() if hasattr(model, "exportable") else model  # e.g. padnet's folded stem
     pre = bundle.preprocessing
