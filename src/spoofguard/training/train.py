@@ -43,6 +43,7 @@ MONITORS = {"dev_loss": "min", "dev_eer": "min", "dev_acc": "max"}
 # what `train` uses when no --model is given: per modality, the configuration cross-validation shows best
 # (docs/benchmarks.md, "Choosing the fingerprint default")
 DEFAULT_MODELS = {"fingerprint": "texture", "face": "padnet"}
+FINE_TUNE_LR_FACTOR = 0.1  # --init without --lr: the recipe's learning rate times this
 
 
 def default_model(modality: str) -> str:
@@ -87,7 +88,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.model is None:
-            self.model = default_model(self.modality)
+            self.model = init_architecture(self.init) if self.init else default_model(self.modality)
 
 
 @dataclass
@@ -272,10 +273,12 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     # 2. model, data loaders
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     recipe = recipe_for(cfg.model, lr=cfg.lr, batch_size=cfg.batch_size)
+    if start is not None and cfg.lr is None:  # fine-tuning: a tenth of the from-scratch learning rate unless --lr is given
+        recipe = recipe_for(cfg.model, lr=recipe.lr * FINE_TUNE_LR_FACTOR, batch_size=cfg.batch_size)
     kwargs = {**start.metadata["architecture"]["kwargs"], **cfg.model_kwargs} if start is not None else {**_size_kwargs(cfg, pre), **cfg.model_kwargs}
     model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **kwargs)
     if start is not None:
-        loaded = load_matching_weights(model, start.model)
+        loaded = load_matching_weights(model, start.model, start.metadata.get("member_classes"))
         say(f"starting from {cfg.init}: {loaded} of {len(model.state_dict())} tensors (the rest, e.g. a head for other classes, start fresh)")
     model = model.to(memory_format=torch.channels_last)
     augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
@@ -402,10 +405,21 @@ def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_d
 
 
 def init_weights_from(path: str, model: str, modality: str):
-    """The bundle ``--init`` names, checked to be the same architecture and modality as the run."""
-    from spoofguard.inference.bundle import load_bundle
+    """The bundle ``--init`` names, checked to be the same architecture and modality as the run. From
+    an ensemble bundle (e.g. the Silent-Face pair) the member of that architecture is taken, with its
+    own input contract."""
+    from spoofguard.inference.bundle import Bundle, load_bundle
 
     bundle = load_bundle(path)
+    if bundle.architecture == "ensemble":
+        members = bundle.metadata["members"]
+        names = [m["architecture"]["name"] for m in members]
+        if model not in names:
+            raise SpoofguardError(f"--init {path} is an ensemble of {', '.join(names)}; pass --model with one of them.")
+        i = names.index(model)
+        m = members[i]
+        bundle = Bundle(bundle.model.members[i], {**bundle.metadata, "architecture": m["architecture"], "preprocessing": m["preprocessing"],
+                                                  "member_classes": m["classes"]}, bundle.path)
     if bundle.architecture != model:
         raise SpoofguardError(f"--init {path} holds a {bundle.architecture} model, not {model}; pass --model {bundle.architecture} "
                               "or start from a bundle of the same architecture.")
@@ -416,10 +430,35 @@ def init_weights_from(path: str, model: str, modality: str):
     return bundle
 
 
-def load_matching_weights(model, source) -> int:
-    """Copy every tensor of ``source`` whose name and shape ``model`` has; returns how many."""
+def init_architecture(path: str) -> str:
+    """The architecture a run started with ``--init`` and no ``--model`` trains: the bundle's own (an
+    ensemble's first member)."""
+    from spoofguard.inference.bundle import read_metadata
+
+    meta = read_metadata(path)
+    if meta["architecture"]["name"] == "ensemble":
+        return meta["members"][0]["architecture"]["name"]
+    return meta["architecture"]["name"]
+
+
+def load_matching_weights(model, source, source_classes: list[str] | None = None) -> int:
+    """Copy every tensor of ``source`` whose name and shape ``model`` has; returns how many.
+
+    A classifier whose classes differ (e.g. upstream's [attack_0, bona_fide, attack_2] into
+    [bona_fide, attack]) is carried over row by row: each new class gets the mean of the source rows
+    of the same name, ``attack`` the mean of every source row that is not bona fide."""
     mine = model.state_dict()
-    theirs = {k: v for k, v in source.state_dict().items() if k in mine and mine[k].shape == v.shape}
+    src = source.state_dict()
+    theirs = {k: v for k, v in src.items() if k in mine and mine[k].shape == v.shape}
+    classes, old = list(getattr(model, "classes", [])), list(source_classes or getattr(source, "classes", []))
+    if classes and old and classes != old:
+        for k, v in src.items():
+            if k in mine and v.dim() >= 1 and v.shape[0] == len(old) and mine[k].shape[0] == len(classes) and v.shape[1:] == mine[k].shape[1:]:
+                rows = []
+                for c in classes:
+                    pick = [i for i, o in enumerate(old) if o == c] or ([i for i, o in enumerate(old) if o != "bona_fide"] if c == "attack" else [])
+                    rows.append(v[pick].mean(0) if pick else mine[k][len(rows)])
+                theirs[k] = torch.stack(rows)
     if not theirs:
         raise SpoofguardError("--init: no tensor of the starting model fits this one (another width or depth?).")
     model.load_state_dict({**mine, **theirs})
