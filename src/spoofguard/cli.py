@@ -23,6 +23,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Datasets and manifests.")
 app.add_typer(data_app, name="data")
 synth_app = typer.Typer(no_args_is_help=True, help="Synthetic bona fide samples and presentation attacks.")
 app.add_typer(synth_app, name="synth")
+models_app = typer.Typer(no_args_is_help=True, help="Published PAD models (the model zoo): list, pull into the cache.")
+app.add_typer(models_app, name="models")
 console = Console()
 
 
@@ -599,6 +601,29 @@ def cv_cmd(
     result = cross_validate(data, out, folds=folds, repeats=repeats, seed=seed, overwrite=overwrite, say=print, **options)
     print("\n" + result.paths["markdown"].read_text())
     console.print(f"wrote {result.paths['markdown']}, {result.paths['json']} and {out / 'scores.csv'}")
+
+
+@models_app.command("list")
+def models_list_cmd():
+    """The published models spoofguard knows, and whether each is in the cache ($SPOOFGUARD_HOME, default ~/.cache/spoofguard)."""
+    from spoofguard.zoo import listing
+
+    rows = [{"name": m["name"], "licence": m["licence"], "pulled": "yes" if m["pulled"] else "no", "path": str(m["path"] or ""),
+             "what": m["description"]} for m in listing()]
+    console.print(_table("model zoo", rows))
+
+
+@models_app.command("pull")
+def models_pull_cmd(
+    name: str = typer.Argument(..., help="a name from `spoofguard models list`, e.g. silent-face"),
+    source: Optional[str] = typer.Option(None, "--from", help="a folder or URL holding the published files (machines without internet)"),
+    force: bool = typer.Option(False, "--force", help="download and convert again even if the cache holds it"),
+):
+    """Download (or copy --from) a published model, check its sha256 pins, convert it to a bundle; then use NAME as a model anywhere."""
+    from spoofguard.zoo import pull
+
+    path = pull(name, source=source, say=print, force=force)
+    console.print(f"{name}: {path}\nuse it:  spoofguard predict {name} IMAGES   (or train --init {name})")
 
 
 @app.command("enroll")

@@ -56,7 +56,9 @@ def bench(path, backends: list[str] | None = None, frame: np.ndarray | None = No
     from spoofguard.inference.detector import Detector
 
     name = str(path)
-    backends = backends or (["onnx"] if str(path).lower().endswith(".onnx") else ["torch", "onnx"])
+    from spoofguard.inference.ensemble import runs_on_torch_only
+
+    backends = backends or (["onnx"] if str(path).lower().endswith(".onnx") else ["torch"] if runs_on_torch_only(path) else ["torch", "onnx"])
     rows = []
     for backend in backends:
         det = Detector.from_file(path, backend=backend)

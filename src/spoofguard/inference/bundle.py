@@ -143,7 +143,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
 
 def _check_path(path) -> Path:
-    path = Path(path)
+    from spoofguard.zoo import resolve
+
+    path = Path(resolve(os.fspath(path)))  # a zoo name means its pulled bundle
     if not path.exists():
         raise SpoofguardError(f"{path}: no such model file.")
     if path.is_dir():

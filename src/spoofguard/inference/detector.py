@@ -192,7 +192,9 @@ class Detector:
         """``options``: ``face_finder``, ``precropped`` (see the class)."""
         if backend not in BACKENDS:
             raise SpoofguardError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
-        path = Path(path)  # a run folder resolves to its model.safetensors in load_bundle
+        from spoofguard.zoo import resolve
+
+        path = Path(resolve(os.fspath(path)))  # a zoo name (e.g. "silent-face") means its pulled bundle; a run folder its model.safetensors
         if path.suffix.lower() == ".onnx":
             if backend == "torch":
                 raise SpoofguardError(f"{path} is an ONNX model; it runs on the onnx backend (use the .safetensors bundle for torch).")

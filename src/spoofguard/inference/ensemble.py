@@ -48,6 +48,18 @@ class Ensemble(nn.Module):
         return [m(x) for m, x in zip(self.members, inputs)]
 
 
+def runs_on_torch_only(path) -> bool:
+    """True for an ensemble bundle (no ONNX export of it): ``auto`` backends pick torch for it."""
+    from spoofguard.inference.bundle import read_metadata
+
+    if str(path).lower().endswith(".onnx"):
+        return False
+    try:
+        return read_metadata(path)["architecture"]["name"] == ENSEMBLE
+    except SpoofguardError:
+        return False  # the caller's own loading says what is wrong with the file
+
+
 def member_specs(metadata: dict) -> list[dict]:
     members = metadata.get("members")
     if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:

@@ -75,7 +75,10 @@ class Service:
         os.environ.setdefault("SPOOFGUARD_ONNX_THREADS", str(max(1, usable_cores() // threads)))
         backend = settings.backend
         if backend == "auto" and not str(settings.model).lower().endswith(".onnx"):
-            backend = "onnx"  # onnxruntime: faster on CPU and lighter across threads than torch
+            from spoofguard.inference.ensemble import runs_on_torch_only
+
+            # onnxruntime: faster on CPU and lighter across threads than torch; an ensemble bundle runs on torch
+            backend = "torch" if runs_on_torch_only(settings.model) else "onnx"
         self.detector = Detector.from_file(settings.model, backend=backend)
         if self.detector.backend == "torch":
             import torch
