@@ -14,6 +14,7 @@ from PIL import Image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ["SPOOFGUARD_CACHE_DIR"] = tempfile.mkdtemp(prefix="spoofguard-test-cache-")  # never the user's cache
+os.environ["SPOOFGUARD_HOME"] = tempfile.mkdtemp(prefix="spoofguard-test-home-")  # nor the user's pulled models
 torch.set_num_threads(1)  # torch with 2 threads collapses when another process is busy
 
 

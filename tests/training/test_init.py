@@ -63,3 +63,24 @@ def test_init_from_an_ensemble_takes_its_first_member_with_its_contract_and_clas
     head = tuned.model.state_dict()["prob.weight"]
     torch.testing.assert_close(head[0], src_head[1], atol=1e-5, rtol=0)  # bona fide row
     torch.testing.assert_close(head[1], (src_head[0] + src_head[2]) / 2, atol=1e-5, rtol=0)  # attack: the mean of the attack rows
+
+
+def test_the_face_default_fine_tunes_published_weights_when_they_are_pulled(tmp_path, monkeypatch):
+    from spoofguard import zoo
+    from spoofguard.inference.ensemble import SILENT_FACE, silent_face_bundle
+    from spoofguard.models import create_model
+    from spoofguard.training.train import TrainConfig
+
+    monkeypatch.setenv("SPOOFGUARD_HOME", str(tmp_path / "home"))
+    cfg = TrainConfig(data="d", out="o", modality="face")
+    assert cfg.model == "padnet" and cfg.init is None and "models pull silent-face" in cfg.default_note
+    files = {}
+    for arch, name, _ in SILENT_FACE:
+        torch.save(create_model(arch, classes=["attack_0", "bona_fide", "attack_2"]).state_dict(), tmp_path / name)
+        files[name] = tmp_path / name
+    zoo.bundle_path("silent-face").parent.mkdir(parents=True)
+    silent_face_bundle(files, zoo.bundle_path("silent-face"))
+    cfg = TrainConfig(data="d", out="o", modality="face")
+    assert (cfg.model, cfg.init) == ("minifasnet-v2", "silent-face") and "published silent-face" in cfg.default_note
+    assert TrainConfig(data="d", out="o", modality="face", model="padnet").init is None  # asked for: no switch
+    assert TrainConfig(data="d", out="o", modality="fingerprint").model == "texture"

@@ -27,7 +27,8 @@ from spoofguard.data.protocols import check_trainable, split_manifest, split_sum
 from spoofguard.data.scan import file_hashes, find_duplicates
 from spoofguard.data.sources import load_samples
 from spoofguard.errors import SpoofguardError
-from spoofguard.evaluation import choose_threshold, eer, parse_threshold_rule
+from spoofguard.evaluation import eer, parse_threshold_rule
+from spoofguard.evaluation.thresholds import centred_threshold
 from spoofguard.inference.bundle import save_bundle
 from spoofguard.inference.detector import fuse, view_probabilities
 from spoofguard.modalities import CROPS, MODALITIES, Preprocessing
@@ -48,6 +49,25 @@ FINE_TUNE_LR_FACTOR = 0.1  # --init without --lr: the recipe's learning rate tim
 
 def default_model(modality: str) -> str:
     return DEFAULT_MODELS.get(modality, "padnet")
+
+
+# faces: fine-tune the published model when its weights are in the cache (docs/benchmarks.md, "Faces: fine-tuning")
+FACE_DEFAULT_INIT = "silent-face"
+
+
+def default_start(modality: str) -> tuple[str, str | None, str]:
+    """(model, init, note) for a run given neither --model nor --init."""
+    if modality == "face":
+        from spoofguard.zoo import is_pulled
+
+        if is_pulled(FACE_DEFAULT_INIT):
+            return init_architecture(FACE_DEFAULT_INIT), FACE_DEFAULT_INIT, (
+                f"note: starting from the published {FACE_DEFAULT_INIT} weights in the cache (fine-tuning its MiniFASNetV2 with its "
+                "input contract); --model padnet trains from scratch instead")
+        return default_model(modality), None, (
+            f"note: training padnet from scratch; the better default fine-tunes published weights: "
+            f"`spoofguard models pull {FACE_DEFAULT_INIT}` (offline: --from DIR), then train again")
+    return default_model(modality), None, ""
 
 
 @dataclass
@@ -87,8 +107,11 @@ class TrainConfig:
     init: str | None = None  # a run folder or bundle of the same architecture whose weights (and input contract) training starts from
 
     def __post_init__(self):
-        if self.model is None:
-            self.model = init_architecture(self.init) if self.init else default_model(self.modality)
+        self.default_note = ""  # not a setting: what the defaults chose, said once when training starts
+        if self.model is None and self.init:
+            self.model = init_architecture(self.init)
+        elif self.model is None:
+            self.model, self.init, self.default_note = default_start(self.modality)
 
 
 @dataclass
@@ -221,6 +244,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     writer = run_folder.is_global_zero()
     say = print if writer else (lambda *a, **k: None)
 
+    if cfg.default_note:
+        say(cfg.default_note)
     # 1. samples, checked and split (before the run folder is touched: bad data changes nothing)
     source = load_samples(cfg.data, format=cfg.format, subject_pattern=cfg.subject_pattern, protocol=cfg.protocol)
     videos = [s.path for s in source.manifest if is_video_file(s.path)]
@@ -320,8 +345,10 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
             _fit_prototypes(model, _dataset(manifest.split("train"), classes, pre, all_views=True, sources=faces), dev_ds)
         dev_scores = _scores(model, pre, dev_ds)
         dev_labels = np.array([s.label for s in dev_ds.samples])  # per capture (per video for clips)
-        threshold = float(choose_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in dev_ds.samples])))
-        threshold_source = f"dev split ({cfg.threshold_rule})"
+        # centred in the gap of thresholds that make the dev decisions: a perfectly separated dev split no longer puts it at the
+        # lowest bona fide score (NUAA: 0.81, which rejected a phone's bona fide frame at 0.79)
+        threshold = float(centred_threshold(cfg.threshold_rule, dev_scores, dev_labels, np.array([s.species for s in dev_ds.samples])))
+        threshold_source = f"dev split ({cfg.threshold_rule}, centred)"
         dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
     epochs_run = len(history)
 
@@ -551,8 +578,6 @@ def _calibrate_fitted(cfg: TrainConfig, fitted) -> tuple[float, str, dict]:
     """A feature model is fitted on train + dev (it has no epochs to pick on dev), so its threshold and
     its reported figures come from the out-of-fold scores of those captures (subject-disjoint folds),
     at the middle of the rule's decision interval; never from test."""
-    from spoofguard.evaluation.thresholds import centred_threshold
-
     if not len(fitted.oof_scores):
         raise SpoofguardError(f"{cfg.model} picks its threshold on out-of-fold scores of the training captures, which needs at least "
                               "5 subjects (or 5 captures) of each class in train + dev; add data or pass --subject-pattern.")
