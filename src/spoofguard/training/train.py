@@ -44,7 +44,7 @@ MONITORS = {"dev_loss": "min", "dev_eer": "min", "dev_acc": "max"}
 # what `train` uses when no --model is given: per modality, the configuration cross-validation shows best
 # (docs/benchmarks.md, "Choosing the fingerprint default")
 DEFAULT_MODELS = {"fingerprint": "texture", "face": "padnet"}
-FINE_TUNE_LR_FACTOR = 0.1  # --init without --lr: the recipe's learning rate times this
+FINE_TUNE_LR_FACTOR = 0.01  # --init without --lr: the recipe's learning rate times this (NUAA from silent-face: 0.01 kept its generalisation, 0.1 lost it; docs/benchmarks.md)
 
 
 def default_model(modality: str) -> str:
@@ -298,7 +298,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     # 2. model, data loaders
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     recipe = recipe_for(cfg.model, lr=cfg.lr, batch_size=cfg.batch_size)
-    if start is not None and cfg.lr is None:  # fine-tuning: a tenth of the from-scratch learning rate unless --lr is given
+    if start is not None and cfg.lr is None:  # fine-tuning: FINE_TUNE_LR_FACTOR x the from-scratch learning rate unless --lr is given
         recipe = recipe_for(cfg.model, lr=recipe.lr * FINE_TUNE_LR_FACTOR, batch_size=cfg.batch_size)
     kwargs = {**start.metadata["architecture"]["kwargs"], **cfg.model_kwargs} if start is not None else {**_size_kwargs(cfg, pre), **cfg.model_kwargs}
     model = create_model(cfg.model, classes=classes, in_chans=pre.channels, **kwargs)
