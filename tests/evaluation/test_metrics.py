@@ -394,3 +394,19 @@ def test_results_are_plain_python_numbers():
     for key in ("apcer", "bpcer", "eer", "auc", "threshold", "n_attack"):
         assert type(m[key]) in (float, int), key
     assert not any(isinstance(v, float) and math.isnan(v) for v in m.values())
+
+
+def test_centred_threshold_sits_in_the_middle_of_the_decision_gap():
+    from spoofguard.evaluation.thresholds import centred_threshold
+
+    scores = [0.05, 0.1, 0.2, 0.8, 0.9, 0.95]  # perfectly separated: any threshold in (0.2, 0.8] decides the same
+    labels = [AT, AT, AT, BF, BF, BF]
+    edge = choose_threshold("eer", scores, labels)
+    mid = centred_threshold("eer", scores, labels)
+    assert edge == 0.8 and mid == pytest.approx(0.5, abs=1e-9)  # logit middle of 0.2 and 0.8
+    assert centred_threshold("0.3", scores, labels) == 0.3  # a fixed rule stays fixed
+    overlap = [0.1, 0.4, 0.45, 0.5, 0.6, 0.9]
+    lab = [AT, BF, AT, BF, AT, BF]
+    t, c = choose_threshold("eer", overlap, lab), centred_threshold("eer", overlap, lab)
+    s = np.array(overlap)
+    assert ((s >= t) == (s >= c)).all() and c <= t  # the same decisions on the set itself

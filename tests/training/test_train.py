@@ -42,15 +42,19 @@ def test_split_written_to_the_run_is_subject_disjoint(trained_run):
 
 
 def test_reloaded_bundle_reproduces_dev_scores_and_threshold(trained_run):
-    """The threshold in the bundle is the EER point of the dev scores the reloaded model gives."""
+    """The threshold in the bundle is the EER point of the dev scores the reloaded model gives, centred
+    in the gap of thresholds that make the same dev decisions."""
     from spoofguard.evaluation import eer
+    from spoofguard.evaluation.thresholds import centred_threshold
 
     m = read_manifest(trained_run.out / "split.csv").split("dev")
     det = Detector(trained_run.bundle)
     preds = det.predict_batch([s.path for s in m])
     scores = np.array([p.score for p in preds])
     labels = np.array([s.label for s in m])
-    assert eer(scores, labels)[1] == pytest.approx(trained_run.threshold, abs=1e-6)
+    assert centred_threshold("eer", scores, labels) == pytest.approx(trained_run.threshold, abs=1e-6)
+    edge = eer(scores, labels)[1]
+    assert ((scores >= edge) == (scores >= trained_run.threshold)).all()  # the same decisions as the EER point
     again = Detector(trained_run.bundle).predict_batch([s.path for s in m])
     assert [p.score for p in again] == [p.score for p in preds]
 
