@@ -155,3 +155,19 @@ def test_exports_to_onnx_with_the_same_scores(texture_run, tmp_path):
     onnx = export_onnx(texture_run.bundle, tmp_path / "texture.onnx")
     r = parity(texture_run.bundle, onnx, images)
     assert r.n_real == 4 and r.real_max_abs_diff < 1e-5 and r.random_max_abs_diff < 1e-5
+
+
+def test_the_native_canvas_pads_small_captures_and_cuts_large_ones_around_the_finger():
+    from spoofguard.modalities import Preprocessing
+
+    pre = Preprocessing("fingerprint", 128, crop="native", mean=[0.0], std=[1.0], pixel_range=255.0)
+    small = ridge_image(np.random.default_rng(1), False, size=(72, 64))
+    view = pre.views(small).arrays[0][..., 0]
+    assert view.shape == (128, 128)
+    top, left = (128 - 72) // 2, (128 - 64) // 2
+    np.testing.assert_array_equal(view[top : top + 72, left : left + 64], small)  # native pixels, never resized
+    assert len(np.unique(view[:top])) == 1  # the padding is flat: no texture invented
+    big = np.full((400, 500), 200, np.uint8)  # a large capture with the finger near a corner
+    big[260:360, 380:470] = ridge_image(np.random.default_rng(2), False, size=(100, 90))
+    cut = pre.views(big).arrays[0][..., 0]
+    assert (cut != 200).mean() > 0.4  # the finger is in the view (the frame's centre holds none of it)

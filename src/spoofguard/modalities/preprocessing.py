@@ -13,7 +13,7 @@ Two ways to look at a capture (``crop``):
   fused by their mean and give a heatmap.
 - ``"native"`` (fingerprints): the whole capture at its own resolution, never resized, on an
   ``input_size`` square canvas (centred; a smaller capture is padded with its median border grey, a
-  larger one cut around its centre): one view, for models that look at the texture of the whole finger.
+  larger one cut around the finger's foreground): one view, for models that look at the texture of the whole finger.
 - ``"face"`` (faces): the face detector finds the faces (:mod:`spoofguard.modalities.face`); each
   face is cut at every ``face_scales`` context scale around its box (print and replay cues live in
   the context: paper edges, bezels, moire) with the ``face_border`` rule at the frame's edge, and
@@ -258,10 +258,19 @@ class Preprocessing:
 
     def canvas(self, a: np.ndarray) -> np.ndarray:
         """``(H, W, C)`` -> ``(s, s, C)`` at the capture's own resolution: centred, padded with the
-        median border value (flat, so no texture is invented) or cut around the centre."""
+        median border value (flat, so no texture is invented) or cut around the finger (the centre of
+        its foreground's box; the frame's centre when there is none)."""
         s = self.input_size
         h, w = a.shape[:2]
         y0, x0 = max(0, (h - s) // 2), max(0, (w - s) // 2)
+        if h > s or w > s:  # a capture larger than the canvas: cut around the finger, not the frame's centre
+            from spoofguard.modalities.fingerprint import foreground_mask, region
+
+            box = region(foreground_mask(a))
+            if box is not None:
+                cx, cy = box[0] + box[2] // 2, box[1] + box[3] // 2
+                y0 = min(max(0, cy - s // 2), max(0, h - s))
+                x0 = min(max(0, cx - s // 2), max(0, w - s))
         a = a[y0 : y0 + s, x0 : x0 + s]
         h, w = a.shape[:2]
         if (h, w) == (s, s):
