@@ -172,6 +172,7 @@ def train_cmd(
     num_nodes: int = typer.Option(1, "--num-nodes", help="machines; launch with torchrun or SLURM (docs/distributed.md)"),
     strategy: str = typer.Option("auto", "--strategy", help="auto | ddp (distributed data parallel)"),
     init: Optional[str] = typer.Option(None, "--init", help="start from the weights of a run folder or bundle of the same architecture (fine-tuning; keeps its input contract)"),
+    deterministic: bool = typer.Option(False, "--deterministic", help="deterministic algorithms: the same --seed gives the same weights bit for bit on CPU (slower on GPU)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out with its own settings; only --epochs, --accelerator, --devices, --num-nodes, --strategy and --workers may change"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a run in --out (the old one is moved aside)"),
 ):
@@ -185,7 +186,7 @@ def train_cmd(
         seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
         augment="none" if no_augment else "default", attack_simulation=attack_simulation, monitor=monitor, patience=patience, threshold_rule=threshold,
         workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
-        num_nodes=num_nodes, strategy=strategy, init=init,
+        num_nodes=num_nodes, strategy=strategy, init=init, deterministic=deterministic,
     )
     if resume:  # only what was typed is checked against (or, for resources, replaces) the run's stored settings
         field_of = {"no_augment": "augment", "threshold": "threshold_rule", "theta": "model_kwargs", "frames": "model_kwargs"}

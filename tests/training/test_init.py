@@ -84,3 +84,4 @@ def test_the_face_default_fine_tunes_published_weights_when_they_are_pulled(tmp_
     assert (cfg.model, cfg.init) == ("minifasnet-v2", "silent-face") and "published silent-face" in cfg.default_note
     assert TrainConfig(data="d", out="o", modality="face", model="padnet").init is None  # asked for: no switch
     assert TrainConfig(data="d", out="o", modality="fingerprint").model == "texture"
+

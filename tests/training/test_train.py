@@ -170,3 +170,16 @@ def test_images_of_different_modes_train_together(dataset_copy, tmp_path, modali
                    model="seed-cnn", modality=modality, precropped=modality == "face")
     assert result.skipped == []
     assert load_bundle(result.bundle).preprocessing.channels == (1 if modality == "fingerprint" else 3)
+
+
+def test_the_same_seed_gives_the_same_weights(tiny_dataset, tmp_path):
+    """Issue 18: augmentation was drawn from albumentations' unseeded generator, so two runs differed from epoch 1."""
+    digests = []
+    for name in ("a", "b"):
+        r = train(data=str(tiny_dataset), out=str(tmp_path / name), model="padnet", epochs=2, input_size=32, seed=3,
+                  subject_pattern=r"^(\d+)_", deterministic=True, progress=False)
+        digests.append(load_bundle(r.bundle).metadata["weights_sha256"])
+    assert digests[0] == digests[1]
+    other = train(data=str(tiny_dataset), out=str(tmp_path / "c"), model="padnet", epochs=2, input_size=32, seed=4,
+                  subject_pattern=r"^(\d+)_", deterministic=True, progress=False)
+    assert load_bundle(other.bundle).metadata["weights_sha256"] != digests[0]

@@ -24,14 +24,16 @@ import numpy as np  # noqa: E402
 STRENGTHS = ("default", "none")
 
 
-def build_augmenter(modality: str, channels: int, strength: str = "default"):
-    """A callable ``uint8 (H, W, C) -> uint8 (H, W, C)``, or None for no augmentation."""
+def build_augmenter(modality: str, channels: int, strength: str = "default", seed: int = 0):
+    """A callable ``uint8 (H, W, C) -> uint8 (H, W, C)``, or None for no augmentation. ``seed`` seeds
+    albumentations' own generator (it is not numpy's or torch's, so seed_everything leaves it alone);
+    data-loader workers reseed it with ``seed + worker id`` (:func:`seed_worker`)."""
     if strength not in STRENGTHS:
         raise ValueError(f"augmentation strength must be one of {STRENGTHS}")
     if strength == "none":
         return None
     if modality == "fingerprint":
-        return Augmenter(A.Compose([
+        return Augmenter(A.Compose(seed=seed, transforms=[
             A.HorizontalFlip(p=0.5),
             A.VerticalFlip(p=0.5),
             A.RandomRotate90(p=0.5),
@@ -55,7 +57,7 @@ def build_augmenter(modality: str, channels: int, strength: str = "default"):
         A.Affine(rotate=(-10, 10), translate_percent=(-0.05, 0.05), scale=(0.9, 1.1), border_mode=cv2.BORDER_REFLECT_101, p=0.5),
     ]
     colour = [A.ToGray(num_output_channels=3, p=0.1)] if channels == 3 else []
-    return Augmenter(A.Compose([*geometric, *photometric, *colour]))
+    return Augmenter(A.Compose([*geometric, *photometric, *colour], seed=seed))
 
 
 class Augmenter:
@@ -63,6 +65,9 @@ class Augmenter:
 
     def __init__(self, pipeline: A.Compose):
         self.pipeline = pipeline
+
+    def reseed(self, seed: int) -> None:
+        self.pipeline.set_random_seed(seed)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         out = self.pipeline(image=image)["image"]

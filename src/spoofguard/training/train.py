@@ -105,6 +105,7 @@ class TrainConfig:
     precision: str | None = None
     progress: bool = True
     init: str | None = None  # a run folder or bundle of the same architecture whose weights (and input contract) training starts from
+    deterministic: bool = False  # deterministic torch algorithms: with the seed, the same weights bit for bit (CPU)
 
     def __post_init__(self):
         self.default_note = ""  # not a setting: what the defaults chose, said once when training starts
@@ -306,7 +307,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         loaded = load_matching_weights(model, start.model, start.metadata.get("member_classes"))
         say(f"starting from {cfg.init}: {loaded} of {len(model.state_dict())} tensors (the rest, e.g. a head for other classes, start fresh)")
     model = model.to(memory_format=torch.channels_last)
-    augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment)
+    augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment, seed=cfg.seed)
     views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
     if pre.clip_frames and not any(s.video_id for s in manifest):
         raise SpoofguardError(f"--model {cfg.model} learns from clips of video frames: the samples need a video_id. Scan a video dataset "
@@ -322,7 +323,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     if cfg.balanced:
         sampler = WeightedRandomSampler(balanced_sampler_weights(train_ds.targets), num_samples=len(train_ds), replacement=True)
     common = dict(batch_size=recipe.batch_size, num_workers=workers, persistent_workers=workers > 0)
-    train_dl = DataLoader(train_ds, shuffle=sampler is None, sampler=sampler, drop_last=len(train_ds) > recipe.batch_size, **common)
+    train_dl = DataLoader(train_ds, shuffle=sampler is None, sampler=sampler, drop_last=len(train_ds) > recipe.batch_size,
+                          worker_init_fn=_seed_worker if workers > 0 else None, **common)
     dev_dl = DataLoader(dev_ds, shuffle=False, **common)
     module = PADModule(model, pre, recipe, cfg.epochs)
 
@@ -413,7 +415,7 @@ def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_d
         enable_model_summary=False,  # its FLOPs column reads 0 on CPU; our own line says what is trained
         num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(50, len(train_dl))),
-        deterministic=False,
+        deterministic=cfg.deterministic,
     )
     what = (f"{len(train_ds.samples)} train / {len(dev_ds.samples)} dev {'videos' if pre.clip_frames else 'images'}"
             + (f" as clips of {pre.clip_frames} frames" if pre.clip_frames else "")
@@ -521,6 +523,18 @@ def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=Non
     per_image = {"whole": pre.input_size**2, "face": 0}.get(pre.crop, 600**2) * pre.channels  # face crops: preloaded
     return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment,
                          attack_simulation=attack_simulation, views_per_sample=views, all_views=all_views, sources=sources)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Data-loader worker start: Lightning's per-worker seeding, then the augmenter's own generator
+    (albumentations') from the same per-worker seed, so workers neither repeat nor drift."""
+    from lightning.fabric.utilities.seed import pl_worker_init_function
+
+    pl_worker_init_function(worker_id)
+    info = torch.utils.data.get_worker_info()
+    augment = getattr(info.dataset, "augment", None) if info is not None else None
+    if augment is not None and hasattr(augment, "reseed"):
+        augment.reseed(torch.initial_seed() % 2**31)
 
 
 def _default_precision(accelerator: str) -> str:
