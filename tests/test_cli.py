@@ -45,3 +45,19 @@ def test_predict_reports_failed_inputs_and_exits_1(trained_run, tiny_dataset, tm
 def test_info_prints_metadata(trained_run, capsys):
     assert main(["info", str(trained_run.bundle)]) == 0
     assert json.loads(capsys.readouterr().out)["architecture"]["name"] == "padnet"
+
+
+def test_file_names_are_printed_as_text_not_markup(trained_run, tiny_dataset, tmp_path, capsys):
+    """Issue 17: a name holding "[/y]" crashed the table (rich.errors.MarkupError); "[link=...]" became a hyperlink."""
+    import shutil
+    from pathlib import Path
+
+    src = sorted(Path(tiny_dataset).rglob("*.png"))[0]
+    (tmp_path / "x[").mkdir()
+    for n in ("x[/y]b.png", "[link=x]c.png", "[bold]d.png"):  # the first: folder "x[", file "y]b.png"
+        shutil.copy(src, tmp_path / n)
+    assert main(["predict", str(trained_run.bundle), str(tmp_path / "x[" / "y]b.png"), str(tmp_path / "[bold]d.png"),
+                 str(tmp_path / "[link=x]c.png")]) == 0
+    out = capsys.readouterr().out.replace("\n", "").replace("│", "").replace(" ", "")
+    for n in ("y]b.png", "[bold]d.png", "[link=x]c.png"):
+        assert n in out

@@ -249,7 +249,7 @@ def predict_cmd(
         if as_json:
             print(json.dumps({"input": arg, "error": why}))
         else:
-            t.add_row(arg, "-", "-", "", "[red]failed[/] (below)")
+            t.add_row(_plain(arg), "-", "-", "", "[red]failed[/] (below)")
     for r in predict_inputs(detector, files, all_faces=all_faces, max_frames=max_frames, every=every, aggregate=aggregate):
         if r.failed:
             failed.append(r.error)
@@ -285,7 +285,8 @@ def _face_options(face_detector: str | None, face_model: Path | None, precropped
 
 
 def _predict_row(r) -> list[str]:
-    name = _short(r.input) + (f" (face {r.face + 1})" if r.face is not None else "")
+    # a file name is text, never markup (a name holding "[/y]" or "[link=...]"), and its control characters are shown escaped
+    name = _plain(_short(r.input) + (f" (face {r.face + 1})" if r.face is not None else ""))
     if r.failed:
         return [name, "-", "-", "", "[red]failed[/] (below)"]
     p = r.prediction
@@ -297,7 +298,14 @@ def _predict_row(r) -> list[str]:
     else:
         looked = ""
     colour = {"bona_fide": "green", "attack": "red"}.get(p.verdict, "yellow")
-    return [name, _fmt(p.score), f"[{colour}]{p.verdict}[/]", looked, p.note]
+    return [name, _fmt(p.score), f"[{colour}]{p.verdict}[/]", looked, _plain(p.note)]
+
+
+def _plain(text: str) -> str:
+    """``text`` safe to hand to rich: markup escaped, control characters as escapes (``\\x1b``)."""
+    from rich.markup import escape
+
+    return escape("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)))
 
 
 @app.command("import-onnx")

@@ -104,3 +104,29 @@ def test_a_bundle_whose_header_length_looks_like_a_pickle_still_loads(tmp_path, 
     else:
         pytest.fail("could not make a header of that length")
     assert load_bundle(path).classes == ["bona_fide", "attack"]
+
+
+def test_non_finite_weights_and_normalisation_are_refused(bundle_path, tmp_path):
+    """Issue 17: NaN weights or std were accepted and gave NaN scores (invalid JSON, HTTP 500)."""
+    path, _ = bundle_path
+
+    def nan_weight(state):
+        k = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+        state[k][0] = float("nan")
+
+    def with_digest(meta, state):
+        from spoofguard.inference.bundle import weights_digest
+
+        meta["weights_sha256"] = weights_digest(state)
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()[META_KEY])
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    nan_weight(state)
+    with_digest(meta, state)  # a consistent checksum: the forger recomputed it
+    save_file(state, str(tmp_path / "nan.safetensors"), metadata={META_KEY: json.dumps(meta)})
+    with pytest.raises(SpoofguardError, match="NaN or infinite"):
+        load_bundle(tmp_path / "nan.safetensors")
+    _rewrite(path, tmp_path / "std.safetensors", edit_meta=lambda m: m["preprocessing"].update(std=[float("nan")]))
+    with pytest.raises(SpoofguardError):
+        load_bundle(tmp_path / "std.safetensors")

@@ -123,6 +123,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         raise SpoofguardError(_not_a_bundle(path, f"its weights cannot be read ({e}); the file may be truncated")) from None
     if weights_digest(state) != meta["weights_sha256"]:
         raise SpoofguardError(f"{path}: the weights do not match the checksum in the bundle's metadata; the file was modified or damaged.")
+    bad = sorted(k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:  # NaN or inf weights would give NaN scores (and invalid JSON) for every input
+        raise SpoofguardError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]}); the model is broken, retrain or re-export it.")
     arch = meta["architecture"]
     if arch["name"] == "ensemble":  # several registered models, each with its own input contract
         from spoofguard.inference.ensemble import build_ensemble
@@ -202,5 +205,7 @@ def _validate(meta: dict, where: str) -> None:
         raise bad(f"preprocessing: {e}") from None
     if pre.channels != arch["in_chans"]:
         raise bad("preprocessing channels differ from the architecture's")
+    if not all(math.isfinite(float(v)) for v in [*pre.mean, *pre.std, pre.pixel_range]):
+        raise bad("preprocessing mean, std and pixel range must be finite numbers")
     if not isinstance(meta.get("weights_sha256"), str):
         raise bad("weights checksum")
