@@ -61,3 +61,10 @@ def test_file_names_are_printed_as_text_not_markup(trained_run, tiny_dataset, tm
     out = capsys.readouterr().out.replace("\n", "").replace("│", "").replace(" ", "")
     for n in ("y]b.png", "[bold]d.png", "[link=x]c.png"):
         assert n in out
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"spoofguard {version('spoofguard')}"

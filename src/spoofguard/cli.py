@@ -28,6 +28,24 @@ app.add_typer(models_app, name="models")
 console = Console()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"spoofguard {version('spoofguard')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from spoofguard import __version__
+
+            print(f"spoofguard {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit")):
+    """spoofguard: presentation attack detection for fingerprints and faces."""
+
+
 def _table(title: str, rows: list[dict]) -> Table:
     t = Table(title=title, title_justify="left")
     for k in rows[0] if rows else []:
