@@ -203,9 +203,10 @@ class Texture(nn.Module):
         """``(N, C, H, W)`` pixel values 0-255 -> ``(N, F)`` texture features (before the scaler)."""
         g = x.float().mean(1, keepdim=True).round() if x.shape[1] > 1 else x.float()  # whole grey levels: the codes below are exact
         mask = self.foreground(g)
-        if not bool(mask.flatten(1).any(1).all()):  # no ridges anywhere (a blank capture): look at everything
-            empty = ~mask.flatten(1).any(1)
-            mask = torch.where(empty.view(-1, 1, 1, 1), torch.ones_like(mask), mask)
+        # no ridges anywhere (a blank capture): look at everything; always applied (no data-dependent branch, which an
+        # ONNX trace would freeze to whatever its example input took)
+        empty = ~mask.flatten(1).any(1)
+        mask = torch.where(empty.view(-1, 1, 1, 1), torch.ones_like(mask), mask)
         feats = []
         for p, r, kind in LBP_SCALES:
             bins = p * (p - 1) + 3 if kind == "u2" else p + 2

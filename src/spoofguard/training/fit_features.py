@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,12 +25,8 @@ OOF_FOLDS = 5
 
 @dataclass
 class FeatureFit:
-    seconds: float
-    train_n: int
-    oof_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # P(bona fide), one per training capture
-    oof_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    oof_species: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    images_per_s: float = float("nan")
+    oof_scores: np.ndarray | None  # P(bona fide) of every training capture, out of fold; None: too few subjects to split
+    images_per_s: float  # descriptor extraction
 
 
 @torch.no_grad()
@@ -106,12 +102,6 @@ def fit_feature_model(model, pre, train_ds, seed: int = 0, c: float = 1.0, say=p
         missing = sorted(set(range(k)) - set(lr.classes_.tolist()))
         bias[missing] = -1e4  # a class without training captures is never predicted
     model.set_classifier(scaler.mean_, np.where(scaler.scale_ > 0, scaler.scale_, 1.0), weight, bias)
-    seconds = time.time() - t0
     say(f"fitted {len(y)} training captures: {x.shape[1]} texture features in {extract:.0f} s, "
         + ("out-of-fold scores from subject-disjoint folds" if oof is not None else "no out-of-fold scores (too few subjects)"))
-    samples = train_ds.samples
-    return FeatureFit(seconds, len(y),
-                      oof if oof is not None else np.zeros(0),
-                      np.array([s.label for s in samples]) if oof is not None else np.zeros(0, dtype=object),
-                      np.array([s.species for s in samples]) if oof is not None else np.zeros(0, dtype=object),
-                      len(y) / extract if extract > 0 else float("nan"))
+    return FeatureFit(oof, len(y) / extract if extract > 0 else float("nan"))

@@ -307,40 +307,27 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         loaded = load_matching_weights(model, start.model, start.metadata.get("member_classes"))
         say(f"starting from {cfg.init}: {loaded} of {len(model.state_dict())} tensors (the rest, e.g. a head for other classes, start fresh)")
     model = model.to(memory_format=torch.channels_last)
-    augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment, seed=cfg.seed)
-    views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
-    if pre.clip_frames and not any(s.video_id for s in manifest):
-        raise SpoofguardError(f"--model {cfg.model} learns from clips of video frames: the samples need a video_id. Scan a video dataset "
-                              "and extract its frames (`spoofguard data frames MANIFEST -o FRAMES/`), then train on FRAMES/manifest.csv.")
-    if pre.clip_frames:  # temporal: clips of frames of one video (samples grouped by video_id)
-        train_ds = ClipDataset(manifest.split("train").samples, classes, pre, pre.clip_frames, augment=augmenter, clips_per_video=4, sources=faces)
-        dev_ds = ClipDataset(manifest.split("dev").samples, classes, pre, pre.clip_frames, evaluation=True, sources=faces)
+    fitted_model = bool(model_info(cfg.model).get("fitted"))
+    if fitted_model:  # a feature model (texture): fitted once on train + dev by scikit-learn, no augmentation, no loaders
+        fit_ds = _dataset(Manifest(manifest.split("train").samples + manifest.split("dev").samples), classes, pre, sources=faces)
+        shown = fit_ds
     else:
-        train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces)
-        dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True, sources=faces)
-    workers = cfg.workers if cfg.workers is not None else 0
-    sampler = None
-    if cfg.balanced:
-        sampler = WeightedRandomSampler(balanced_sampler_weights(train_ds.targets), num_samples=len(train_ds), replacement=True)
-    common = dict(batch_size=recipe.batch_size, num_workers=workers, persistent_workers=workers > 0)
-    train_dl = DataLoader(train_ds, shuffle=sampler is None, sampler=sampler, drop_last=len(train_ds) > recipe.batch_size,
-                          worker_init_fn=_seed_worker if workers > 0 else None, **common)
-    dev_dl = DataLoader(dev_ds, shuffle=False, **common)
-    module = PADModule(model, pre, recipe, cfg.epochs)
+        train_dl, dev_dl, module = _loaders(cfg, manifest, classes, pre, faces, recipe, model)
+        train_ds, dev_ds = train_dl.dataset, dev_dl.dataset
+        shown = train_ds
 
     if writer:
         run_folder.save_config(out, {"config": asdict(cfg), "recipe": recipe.to_dict(), "protocol": protocol, "classes": classes})
-        _write_samples(train_ds, classes, out / "samples.png", cfg.seed)
+        _write_samples(shown, classes, out / "samples.png", cfg.seed)
 
     # 3. fit: a feature model (texture) by scikit-learn on descriptors; a network by Lightning
-    if model_info(cfg.model).get("fitted"):  # a feature model (texture): fitted by scikit-learn, no epochs
+    if fitted_model:
         from spoofguard.training.fit_features import fit_feature_model
 
-        fitted = fit_feature_model(model, pre, _dataset(Manifest(manifest.split("train").samples + manifest.split("dev").samples),
-                                                        classes, pre, sources=faces), seed=cfg.seed, say=say)
+        fitted = fit_feature_model(model, pre, fit_ds, seed=cfg.seed, say=say)
         model = model.float().cpu().eval()
         history, rate = [], fitted.images_per_s
-        threshold, threshold_source, dev_metrics = _calibrate_fitted(cfg, fitted)
+        threshold, threshold_source, dev_metrics = _calibrate_fitted(cfg, fitted.oof_scores, fit_ds.samples)
     else:
         model, history, rate = _fit_network(cfg, out, module, train_dl, dev_dl, resuming)
         if hasattr(model, "set_prototypes"):  # metric learning: prototypes = class means of training captures, temperature from dev
@@ -355,7 +342,7 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
     epochs_run = len(history)
 
     result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, rate, time.time() - t0, skipped, cfg.threshold_rule,
-                         threshold_source, bool(model_info(cfg.model).get("fitted")))
+                         threshold_source, fitted_model)
     if writer:
         provenance = {
             "manifest_sha256": manifest.fingerprint(),
@@ -390,6 +377,30 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         (out / "dev_metrics.json").write_text(json.dumps({**dev_metrics, "threshold": threshold}, indent=2))
     result.wall_time_s = time.time() - t0
     return result
+
+
+def _loaders(cfg: TrainConfig, manifest: Manifest, classes: list[str], pre: Preprocessing, faces: dict, recipe, model):
+    """A network's training and dev data loaders (augmented training views) and its Lightning module."""
+    augmenter = build_augmenter(cfg.modality, pre.channels, cfg.augment, seed=cfg.seed)
+    views = cfg.patches_per_image if pre.crop == "patches" else len(pre.face_scales) if pre.crop == "face" else 1
+    if pre.clip_frames and not any(s.video_id for s in manifest):
+        raise SpoofguardError(f"--model {cfg.model} learns from clips of video frames: the samples need a video_id. Scan a video dataset "
+                              "and extract its frames (`spoofguard data frames MANIFEST -o FRAMES/`), then train on FRAMES/manifest.csv.")
+    if pre.clip_frames:  # temporal: clips of frames of one video (samples grouped by video_id)
+        train_ds = ClipDataset(manifest.split("train").samples, classes, pre, pre.clip_frames, augment=augmenter, clips_per_video=4, sources=faces)
+        dev_ds = ClipDataset(manifest.split("dev").samples, classes, pre, pre.clip_frames, evaluation=True, sources=faces)
+    else:
+        train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces)
+        dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True, sources=faces)
+    workers = cfg.workers if cfg.workers is not None else 0
+    sampler = None
+    if cfg.balanced:
+        sampler = WeightedRandomSampler(balanced_sampler_weights(train_ds.targets), num_samples=len(train_ds), replacement=True)
+    common = dict(batch_size=recipe.batch_size, num_workers=workers, persistent_workers=workers > 0)
+    train_dl = DataLoader(train_ds, shuffle=sampler is None, sampler=sampler, drop_last=len(train_ds) > recipe.batch_size,
+                          worker_init_fn=_seed_worker if workers > 0 else None, **common)
+    dev_dl = DataLoader(dev_ds, shuffle=False, **common)
+    return train_dl, dev_dl, PADModule(model, pre, recipe, cfg.epochs)
 
 
 def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_dl, resuming: bool):
@@ -588,15 +599,16 @@ def _fit_prototypes(model, train_ds: SampleDataset, dev_ds: SampleDataset, batch
     model.calibrate(*embeddings(dev_ds, "cosines"))
 
 
-def _calibrate_fitted(cfg: TrainConfig, fitted) -> tuple[float, str, dict]:
+def _calibrate_fitted(cfg: TrainConfig, oof_scores: np.ndarray | None, samples: list) -> tuple[float, str, dict]:
     """A feature model is fitted on train + dev (it has no epochs to pick on dev), so its threshold and
     its reported figures come from the out-of-fold scores of those captures (subject-disjoint folds),
     at the middle of the rule's decision interval; never from test."""
-    if not len(fitted.oof_scores):
+    if oof_scores is None:
         raise SpoofguardError(f"{cfg.model} picks its threshold on out-of-fold scores of the training captures, which needs at least "
-                              "5 subjects (or 5 captures) of each class in train + dev; add data or pass --subject-pattern.")
-    threshold = centred_threshold(cfg.threshold_rule, fitted.oof_scores, fitted.oof_labels, fitted.oof_species)
-    metrics = _dev_metrics(fitted.oof_scores, fitted.oof_labels, threshold)
+                              "2 subjects (or captures, when no subject is known) of each class in train + dev; add data.")
+    labels, species = np.array([s.label for s in samples]), np.array([s.species for s in samples])
+    threshold = centred_threshold(cfg.threshold_rule, oof_scores, labels, species)
+    metrics = _dev_metrics(oof_scores, labels, threshold)
     metrics["scores"] = "out-of-fold (train + dev, subject-disjoint folds)"
     return threshold, f"out-of-fold scores of train + dev ({cfg.threshold_rule}, centred)", metrics
 
