@@ -214,13 +214,14 @@ def _compare_by_cv(entries, configs, data, out: Path, folds: int, seed: int, ove
     on the data and the seed), one row of pooled out-of-fold figures each."""
     from dataclasses import asdict as fields_of
 
-    from spoofguard.cv import cross_validate
+    from spoofguard.cv import NOT_TRAIN_OPTIONS as SET_BY_CV, cross_validate
+    from spoofguard.inference.bundle import read_metadata
 
     context.update(protocol=f"{folds}-fold subject-disjoint cross-validation (pooled out-of-fold)", folds=folds)
     rows: list[CompareRow] = []
     for i, e in enumerate(entries):
         cfg = fields_of(configs[e.label])
-        options = {k: v for k, v in cfg.items() if k not in ("data", "out", "protocol", "seed", "progress")}
+        options = {k: v for k, v in cfg.items() if k not in SET_BY_CV}
         say(f"[{i + 1}/{len(entries)}] {e.label}: {folds}-fold cross-validation, {e.epochs} epoch(s) per fold")
         row = CompareRow(e.label, e.input_size, None, None, None, None, None, None, None, None, None, None, None,
                          architecture=e.model, epochs_budget=e.epochs, run=str(out / "cv" / e.label))
@@ -234,8 +235,6 @@ def _compare_by_cv(entries, configs, data, out: Path, folds: int, seed: int, ove
             row.notes.append(f"mean over {folds} folds: ACER {_num(result.summary['acer']['mean'])} ± {_num(result.summary['acer']['sd'])}, "
                              f"EER {_num(result.summary['eer']['mean'])} ± {_num(result.summary['eer']['sd'])}")
             first = Path(result.folds[0].run)
-            from spoofguard.inference.bundle import read_metadata
-
             pre = read_metadata(first / "model.safetensors")["preprocessing"]
             row.input_size, row.view = int(pre["input_size"]), pre.get("crop", "whole")
             row.epochs = max(0, len((first / "history.csv").read_text().splitlines()) - 1)  # of the first fold; 0 = fitted, no epochs

@@ -112,7 +112,7 @@ def cross_validate(data: str | Path, out: str | Path, folds: int = 5, repeats: i
     run_folder.prepare_output(out, overwrite=overwrite)
     context = {"data": str(Path(data).resolve()), "folds": folds, "repeats": repeats, "seed": seed, "samples": len(manifest),
                "subjects": len({s.subject for s in manifest if s.subject}),
-               "options": {k: v for k, v in train_options.items()}, "model": base.model, "started": _now()}
+               "options": dict(train_options), "model": base.model, "started": _now()}
 
     results: list[FoldResult] = []
     pooled: list[dict] = []

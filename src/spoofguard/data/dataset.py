@@ -54,7 +54,7 @@ class SampleDataset(Dataset):
         self._rng: np.random.Generator | None = None
         self._cache: dict[int, Source] | None = {} if cache else None
         self._sources = sources or {}
-        if all_views and preprocessing.crop not in ("whole", "native"):
+        if all_views and not preprocessing.one_view:
             self.index = [(i, key) for i in range(len(self.samples)) for key in preprocessing.view_keys(self.source(i))]
         else:
             self.index = [(i, None) for i in range(len(self.samples)) for _ in range(max(1, int(views_per_sample)))]

@@ -58,7 +58,9 @@ def bench(path, backends: list[str] | None = None, frame: np.ndarray | None = No
     name = str(path)
     from spoofguard.inference.ensemble import runs_on_torch_only
 
-    backends = backends or (["onnx"] if str(path).lower().endswith(".onnx") else ["torch"] if runs_on_torch_only(path) else ["torch", "onnx"])
+    if not backends:  # every backend the model runs on
+        onnx_file = str(path).lower().endswith(".onnx")
+        backends = ["onnx"] if onnx_file else ["torch"] if runs_on_torch_only(path) else ["torch", "onnx"]
     rows = []
     for backend in backends:
         det = Detector.from_file(path, backend=backend)

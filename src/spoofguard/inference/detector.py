@@ -103,6 +103,13 @@ def members_of(metadata: dict) -> list[Member]:
                    m.get("output_kind", "logits")) for m in metadata["members"]]
 
 
+def ensemble_probabilities(member_probabilities: list[np.ndarray], members: list[Member]) -> np.ndarray:
+    """``(N, 2)`` [bona fide, attack] of an ensemble: the mean of its members' bona fide probabilities
+    (each member's own ``(N, K)`` class probabilities, bona fide at its ``bona_fide_index``)."""
+    bona = np.mean([p[:, m.bona_fide_index] for p, m in zip(member_probabilities, members)], axis=0)
+    return np.stack([bona, 1.0 - bona], axis=1).astype(np.float32)
+
+
 class TorchRunner:
     """Runs a bundle's torch model: ``uint8 (N, H, W, C)`` views -> class probabilities ``(N, K)``."""
 
@@ -140,9 +147,8 @@ class OnnxRunner:
         outputs = self.session.run([m.output for m in self.members] if self.members[0].output else None, feeds)
         if self.members[0].bona_fide_index is None:
             return softmax(np.asarray(outputs[0]))
-        bona = np.mean([(softmax(np.asarray(o)) if m.output_kind == "logits" else np.asarray(o, np.float32))[:, m.bona_fide_index]
-                        for m, o in zip(self.members, outputs)], axis=0)
-        return np.stack([bona, 1.0 - bona], axis=1).astype(np.float32)
+        return ensemble_probabilities([softmax(np.asarray(o)) if m.output_kind == "logits" else np.asarray(o, np.float32)
+                                       for m, o in zip(self.members, outputs)], self.members)
 
 
 class Detector:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from spoofguard.errors import SpoofguardError
+from spoofguard.inference.detector import ensemble_probabilities
 
 ENSEMBLE = "ensemble"
 MAX_MEMBERS = 8
@@ -109,13 +110,12 @@ class TorchEnsembleRunner:
 
     def __call__(self, arrays) -> np.ndarray:
         arrays = [arrays] if isinstance(arrays, np.ndarray) else list(arrays)
-        bona = []
+        probs = []
         with torch.inference_mode():
             for net, member, a in zip(self.model.members, self.members, arrays):
                 x = member.preprocessing.normalise(member.preprocessing.to_tensor(a)).to(self.device)
-                bona.append(torch.softmax(net(x).float(), dim=1)[:, member.bona_fide_index].cpu().numpy())
-        b = np.mean(bona, axis=0)
-        return np.stack([b, 1.0 - b], axis=1).astype(np.float32)
+                probs.append(torch.softmax(net(x).float(), dim=1).cpu().numpy())
+        return ensemble_probabilities(probs, self.members)
 
 
 def silent_face_bundle(files: dict, out: str | Path, entry=None) -> Path:

@@ -56,6 +56,12 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.percentile(t.max(axis=2) - t.min(axis=2), 90))
 
 
+def border_median(a: np.ndarray) -> np.ndarray:
+    """Per channel, the median of an ``(H, W, C)`` image's outermost rows and columns: a padding colour
+    that continues the background."""
+    return np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]), axis=0)
+
+
 @dataclass
 class Source:
     """A decoded capture, ready to cut views from: the model-ready array (whole) or the
@@ -140,6 +146,11 @@ class Preprocessing:
         if len(self.mean) != self.channels or len(self.std) != self.channels or min(self.std) <= 0:
             raise SpoofguardError("mean and std need one value per channel, std > 0.")
 
+    @property
+    def one_view(self) -> bool:
+        """The capture is one view as it is (whole, resized; or native, on its canvas): no patches, no faces."""
+        return self.crop in ("whole", "native")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -206,7 +217,7 @@ class Preprocessing:
     def training_view(self, src: Source, rng: np.random.Generator) -> np.ndarray:
         """One view for a training step: the whole image, a random foreground patch, or the face at a
         random one of its scales."""
-        if self.crop in ("whole", "native"):
+        if self.one_view:
             return src.array
         if self.crop == "face":
             return src.crops[rng.integers(len(src.crops))]
@@ -224,7 +235,7 @@ class Preprocessing:
         """One scoring view: the patch whose top-left corner is ``key = (y, x)``, or face scale ``key``."""
         if self.crop == "face":
             return src.crops[key]
-        if self.crop in ("whole", "native"):
+        if self.one_view:
             return src.array
         y, x = key
         return src.array[y : y + self.input_size, x : x + self.input_size]
@@ -236,7 +247,7 @@ class Preprocessing:
         h, w = src.shape
         if self.crop == "face":
             return self.face_views(src, face)
-        if self.crop in ("whole", "native"):
+        if self.one_view:
             return Views(src.array[None], [(0, 0)], max(h, w), (0, 0, w, h), (h, w))
         from spoofguard.modalities.fingerprint import cut, patch_grid, region
 
@@ -275,7 +286,7 @@ class Preprocessing:
         h, w = a.shape[:2]
         if (h, w) == (s, s):
             return np.ascontiguousarray(a)
-        fill = np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]), axis=0).astype(np.uint8)
+        fill = border_median(a).astype(np.uint8)
         out = np.empty((s, s, a.shape[2]), np.uint8)
         out[:] = fill
         top, left = (s - h) // 2, (s - w) // 2
@@ -287,7 +298,7 @@ class Preprocessing:
         img = Image.fromarray(a[..., 0] if a.shape[2] == 1 else a)
         if self.resize == "pad" and img.width != img.height:
             side = max(img.size)
-            fill = tuple(int(v) for v in np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]), axis=0))
+            fill = tuple(int(v) for v in border_median(a))
             canvas = Image.new(img.mode, (side, side), fill[0] if a.shape[2] == 1 else fill)
             canvas.paste(img, ((side - img.width) // 2, (side - img.height) // 2))
             img = canvas
