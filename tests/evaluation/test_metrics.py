@@ -410,3 +410,52 @@ def test_centred_threshold_sits_in_the_middle_of_the_decision_gap():
     t, c = choose_threshold("eer", overlap, lab), centred_threshold("eer", overlap, lab)
     s = np.array(overlap)
     assert ((s >= t) == (s >= c)).all() and c <= t  # the same decisions on the set itself
+
+
+def _separated(n_bf=20, n_at=30, subjects=("a", "b")):
+    scores = np.r_[np.full(n_bf, 0.9), np.full(n_at, 0.1)]
+    labels = np.array([BF] * n_bf + [AT] * n_at)
+    species = np.array([""] * n_bf + ["print"] * n_at)
+    subj = np.array([subjects[i % len(subjects)] for i in range(n_bf + n_at)])
+    return scores, labels, species, subj
+
+
+def test_clopper_pearson_known_values():
+    from spoofguard.evaluation.metrics import clopper_pearson
+
+    assert clopper_pearson(0, 30) == [0.0, pytest.approx(0.1157, abs=1e-4)]  # the "rule of three" region: 1 - 0.025 ** (1/30)
+    assert clopper_pearson(30, 30)[0] == pytest.approx(1 - 0.1157, abs=1e-4) and clopper_pearson(30, 30)[1] == 1.0
+    low, high = clopper_pearson(5, 50)
+    assert low == pytest.approx(0.0333, abs=1e-3) and high == pytest.approx(0.2181, abs=1e-3)
+    assert clopper_pearson(0, 0) is None
+
+
+def test_zero_errors_get_an_exact_interval_not_zero_zero():
+    s, l, sp, subj = _separated(subjects=[str(i) for i in range(10)])
+    m = compute_metrics(s, l, sp, threshold=0.5, subjects=subj, bootstrap=200)
+    assert m["apcer"] == 0.0 and m["ci95"]["apcer"][1] == pytest.approx(0.1157, abs=1e-4)  # 0 of 30 attacks
+    assert m["ci95"]["bpcer"][1] == pytest.approx(0.1684, abs=1e-4)  # 0 of 20 bona fide
+    assert "apcer" in m["ci_method"]["exact_binomial"] and m["warnings"] == []  # 10 subjects: no warning
+
+
+def test_few_subjects_warned_and_exact_for_every_rate():
+    s, l, sp, subj = _separated()
+    s[-1] = 0.95  # one attack accepted: the bootstrap interval would not be zero-width
+    m = compute_metrics(s, l, sp, threshold=0.5, subjects=subj, bootstrap=200)
+    assert m["ci_method"]["n_subjects"] == 2 and "only 2 subject(s)" in m["warnings"][0]
+    from spoofguard.evaluation.metrics import clopper_pearson
+
+    assert m["ci95"]["apcer_per_species"]["print"] == clopper_pearson(1, 30)
+    from spoofguard.evaluation.report import ci_method_text
+
+    assert "Clopper-Pearson" in ci_method_text(m) and "Warning: only 2 subject(s)" in ci_method_text(m)
+
+
+def test_apcer_at_bpcer_in_the_metrics_equals_the_sweep():
+    from spoofguard.evaluation.metrics import apcer_at_bpcer
+
+    s, l, sp, _ = _example()
+    m = compute_metrics(s, l, sp, threshold=0.5, bootstrap=0)
+    assert m["apcer_at_bpcer1"] == apcer_at_bpcer(s, l, sp, 0.01)[0]
+    assert m["apcer_at_bpcer5"] == apcer_at_bpcer(s, l, sp, 0.05)[0]
+    assert m["apcer_at_bpcer5"] <= m["apcer_at_bpcer1"]

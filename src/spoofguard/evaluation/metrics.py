@@ -447,7 +447,8 @@ def compute_metrics(
 
     Keys: ``apcer, apcer_pooled, bpcer, acer, hter, eer, bpcer20, bpcer100, auc, accuracy,
     threshold, apcer_per_species, n_bona_fide, n_attack, n_per_species, eer_threshold,
-    bpcer20_threshold, bpcer100_threshold, notes, classification, ci95, ci_method``.
+    bpcer20_threshold, bpcer100_threshold, apcer_at_bpcer1, apcer_at_bpcer5, notes, classification,
+    ci95, ci_method, warnings``.
 
     ``classification`` = ``{"per_class": {"bona_fide"|"attack": {precision, recall, f1, support}},
     "confusion_matrix": {true label: {predicted label: n}}, "mean_confidence": {"bona_fide": mean
@@ -459,6 +460,10 @@ def compute_metrics(
     stays fixed for apcer/bpcer/acer/hter/accuracy; eer/bpcer20/bpcer100/auc are recomputed per
     resample. Resamples where a metric is undefined are skipped for it; an interval is ``None``
     with fewer than 2 valid resamples. ``bootstrap=0`` disables intervals (all ``None``).
+    Where the bootstrap degenerates (a zero-width interval, e.g. no error seen) and for every error
+    rate when fewer than ``MIN_SUBJECTS`` subjects are resampled, the error rates get exact binomial
+    (Clopper-Pearson) intervals instead, listed in ``ci_method["exact_binomial"]``; ``warnings`` says
+    why in words.
     """
     data = _prepare(scores, labels, species)
     t = check_threshold(threshold)
@@ -477,8 +482,15 @@ def compute_metrics(
         _, j = c.bpcer_at_apcer(target)
         thr[name] = float(sweep.candidates[j[0]]) if j[0] >= 0 else None
 
+    apcer_at = {}
+    if c.n_bf[0] > 0:
+        for name, target in (("apcer_at_bpcer1", 0.01), ("apcer_at_bpcer5", 0.05)):  # APCER at BPCER = 1 % / 5 %
+            j = int(np.flatnonzero(c.bf_rej[0] <= math.floor(target * c.n_bf[0] + _EPS))[-1])
+            apcer_at[name] = _py(c.rates_at(j)["apcer"][0])
+
     result = {k: _py(point[k][0]) for k in ("apcer", "apcer_pooled", "bpcer", "acer", "hter")}
     result.update({k: _py(point[k][0]) for k in ("eer", "bpcer20", "bpcer100", "auc", "accuracy")})
+    result.update({"apcer_at_bpcer1": apcer_at.get("apcer_at_bpcer1"), "apcer_at_bpcer5": apcer_at.get("apcer_at_bpcer5")})
     result.update(
         threshold=t,
         apcer_per_species={s: _py(v) for s, v in zip(data.species, point["apcer_per_species"][0])},
@@ -493,6 +505,7 @@ def compute_metrics(
             "acer": "(APCER + BPCER) / 2: community convention, not an ISO/IEC 30107-3 metric",
             "hter": "(pooled APCER + BPCER) / 2",
             "eer": "on the pooled attack set",
+            "apcer_at_bpcer1": "max-over-species APCER at the highest threshold whose BPCER <= 1 %",
         },
         classification=_classification(data, t),
     )
@@ -533,6 +546,17 @@ def compute_metrics(
     ci["apcer_per_species"] = {s: interval(sp[:, i]) for i, s in enumerate(data.species)}
     result["ci95"] = ci
     result["ci_method"] = None
+    result["warnings"] = []
+    exact = []
+    if bootstrap:
+        few = cluster is not None and n_clusters < MIN_SUBJECTS
+        if few:
+            result["warnings"].append(
+                f"only {n_clusters} subject(s) judged: a bootstrap over so few people says little; exact binomial "
+                f"(Clopper-Pearson) intervals per presentation are given for the error rates instead; they assume "
+                f"independent presentations, so with {n_clusters} people they are still too narrow. Judge at least "
+                f"{MIN_SUBJECTS} subjects.")
+        exact = _exact_where_degenerate(result, ci, confidence, always=few)
     if bootstrap:
         result["ci_method"] = {
             "method": "bootstrap over subjects" if cluster is not None else "bootstrap over samples",
@@ -544,4 +568,59 @@ def compute_metrics(
             result["ci_method"]["n_subjects"] = int(n_clusters)
         if note:
             result["ci_method"]["note"] = note
+        if exact:
+            result["ci_method"]["exact_binomial"] = exact
     return result
+
+
+MIN_SUBJECTS = 5  # fewer test subjects than this: a bootstrap over subjects is not an interval worth printing
+
+
+def clopper_pearson(errors: int, n: int, confidence: float = 0.95) -> list[float] | None:
+    """Exact binomial (Clopper-Pearson) interval of a rate of ``errors`` in ``n`` trials; None when n = 0.
+    Unlike a bootstrap it does not collapse to [0, 0] when no error was seen: 0 errors in 30 trials
+    gives [0, 11.6 %] at 95 %."""
+    if n <= 0:
+        return None
+    from scipy.stats import beta
+
+    alpha = 1.0 - confidence
+    low = 0.0 if errors == 0 else float(beta.ppf(alpha / 2, errors, n - errors + 1))
+    high = 1.0 if errors == n else float(beta.ppf(1 - alpha / 2, errors + 1, n - errors))
+    return [low, high]
+
+
+def _exact_where_degenerate(result: dict, ci: dict, confidence: float, always: bool) -> list[str]:
+    """Replace, in ``ci``, the bootstrap interval of each error rate by its exact binomial one where the
+    bootstrap degenerates (a zero-width interval: no error, or every presentation an error, or too few
+    resamples) or ``always`` (too few subjects). APCER (max over species) takes the largest bounds of
+    its species, ACER and HTER the means of their parts' bounds. Returns the keys replaced."""
+    def degenerate(interval) -> bool:
+        return always or interval is None or interval[0] == interval[1]
+
+    done = []
+    n_sp, rates = result["n_per_species"], result["apcer_per_species"]
+    species_ci = {}
+    for sp, n in n_sp.items():
+        exact = clopper_pearson(round((rates.get(sp) or 0.0) * n), n, confidence) if rates.get(sp) is not None else None
+        species_ci[sp] = exact
+        if exact is not None and degenerate(ci["apcer_per_species"].get(sp)):
+            ci["apcer_per_species"][sp] = exact
+            done.append(f"apcer_per_species.{sp}")
+    parts = {}
+    if result["bpcer"] is not None:
+        parts["bpcer"] = clopper_pearson(round(result["bpcer"] * result["n_bona_fide"]), result["n_bona_fide"], confidence)
+    if result["apcer_pooled"] is not None:
+        parts["apcer_pooled"] = clopper_pearson(round(result["apcer_pooled"] * result["n_attack"]), result["n_attack"], confidence)
+    known = [v for v in species_ci.values() if v is not None]
+    if known:
+        parts["apcer"] = [max(v[0] for v in known), max(v[1] for v in known)]
+    for key, exact in parts.items():
+        if key in ci and degenerate(ci[key]):
+            ci[key] = exact
+            done.append(key)
+    for key, (a, b) in (("acer", ("apcer", "bpcer")), ("hter", ("apcer_pooled", "bpcer"))):
+        if a in parts and b in parts and key in ci and degenerate(ci[key]):
+            ci[key] = [(parts[a][0] + parts[b][0]) / 2, (parts[a][1] + parts[b][1]) / 2]
+            done.append(key)
+    return done

@@ -104,6 +104,11 @@ def ci_method_text(metrics: dict) -> str:
     text = "Confidence intervals: " + ", ".join(parts) + "."
     if method.get("note"):
         text += f" Note: {method['note']}."
+    if method.get("exact_binomial"):
+        text += (" Exact binomial (Clopper-Pearson) intervals where the bootstrap degenerates or too few subjects were judged: "
+                 + ", ".join(method["exact_binomial"]) + ".")
+    for warning in metrics.get("warnings") or []:
+        text += f" Warning: {warning}"
     return text
 
 
@@ -126,6 +131,8 @@ def metrics_table(metrics: dict) -> Table:
         ("EER (pooled attacks)", "eer", fmt_rate),
         ("BPCER20 (BPCER at APCER = 5 %)", "bpcer20", fmt_rate),
         ("BPCER100 (BPCER at APCER = 1 %)", "bpcer100", fmt_rate),
+        ("APCER at BPCER = 5 %", "apcer_at_bpcer5", fmt_rate),
+        ("APCER at BPCER = 1 %", "apcer_at_bpcer1", fmt_rate),
         ("AUC (bona fide = positive)", "auc", fmt_number),
         ("Accuracy", "accuracy", fmt_rate),
     )
