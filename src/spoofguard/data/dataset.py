@@ -39,17 +39,21 @@ class SampleDataset(Dataset):
     Decoded captures may be kept in memory (``cache``); ``augment`` (a callable on uint8 arrays) is
     applied after the cache, so every epoch sees fresh augmentations. ``attack_simulation`` (a
     probability, faces only) turns a bona fide sample into a simulated print / replay / cut-out
-    attack, labelled attack: a way to meet attack species the data lacks.
+    attack, labelled attack: a way to meet attack species the data lacks; ``attack_species`` says
+    which of them (default all three).
     """
 
     def __init__(self, samples: list[Sample], class_names: list[str], preprocessing: Preprocessing, cache: bool = False,
                  augment=None, attack_simulation: float = 0.0, views_per_sample: int = 1, all_views: bool = False,
-                 sources: dict[str, Source] | None = None):
+                 sources: dict[str, Source] | None = None, attack_species: tuple[str, ...] | None = None):
+        from spoofguard.data.synth.face import FACE_SPECIES
+
         self.samples = list(samples)
         self.sample_targets = [class_index(s, class_names) for s in self.samples]
         self.preprocessing = preprocessing
         self.augment = augment
         self.attack_simulation = attack_simulation
+        self.attack_species = tuple(attack_species or FACE_SPECIES)
         self._attack = class_names.index("attack") if "attack" in class_names else None
         self._rng: np.random.Generator | None = None
         self._cache: dict[int, Source] | None = {} if cache else None
@@ -83,10 +87,10 @@ class SampleDataset(Dataset):
             a = self.preprocessing.view_at(src, key)
         target = self.targets[j]
         if self.attack_simulation and target == 0 and self._random().random() < self.attack_simulation:
-            from spoofguard.data.synth.face import FACE_SPECIES, PRIOR_EYES, simulate_attack
+            from spoofguard.data.synth.face import PRIOR_EYES, simulate_attack
 
             # training inputs are face crops: eyes where a portrait has them, no detector per sample
-            species = self._random().choice(FACE_SPECIES)
+            species = self._random().choice(self.attack_species)
             a, target = simulate_attack(a, species, self._random(), eyes=PRIOR_EYES), self._attack
         if self.augment is not None:
             a = self.augment(a)

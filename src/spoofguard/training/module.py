@@ -36,13 +36,36 @@ def warmup_cosine(total_steps: int, warmup_fraction: float = 0.1):
     return factor
 
 
+def frozen_blocks(model: nn.Module, n: int) -> list[str]:
+    """Freeze the first ``n`` top-level blocks of ``model`` (in definition order: the stem first):
+    their weights get no gradient; :class:`PADModule` also keeps their batch-norm statistics as they
+    are. Returns the names frozen. Fine-tuning a published model on one site's captures with its early
+    layers fixed keeps the low-level cues it learnt elsewhere."""
+    blocks = [(name, m) for name, m in model.named_children() if any(True for _ in m.parameters())]
+    if not 0 <= n < len(blocks):
+        raise ValueError(f"--freeze takes 0 to {len(blocks) - 1} blocks of this model (it has {len(blocks)} with weights), not {n}")
+    for _, m in blocks[:n]:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    return [name for name, _ in blocks[:n]]
+
+
 class PADModule(L.LightningModule):
-    def __init__(self, model: nn.Module, preprocessing: Preprocessing, recipe: Recipe, epochs: int):
+    """``freeze``: leading blocks kept as they start (:func:`frozen_blocks`). ``l2_init``: weight of
+    the L2-SP penalty ``sum ||w - w_start||^2`` that pulls every trained weight towards where it
+    started (fine-tuning a published model without forgetting what it knew; 0 = off)."""
+
+    def __init__(self, model: nn.Module, preprocessing: Preprocessing, recipe: Recipe, epochs: int, freeze: int = 0,
+                 l2_init: float = 0.0):
         super().__init__()
         self.model = model
         self.preprocessing = preprocessing
         self.recipe = recipe
         self.epochs = epochs
+        self.frozen = frozen_blocks(model, freeze) if freeze else []
+        self.l2_init = l2_init
+        # the starting weights (not in the state dict: a checkpoint holds only what is trained)
+        self._start = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad] if l2_init else []
         self.history: list[dict] = []
         self._dev: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._train_sums = torch.zeros(3)  # loss*n, correct, n
@@ -62,6 +85,8 @@ class PADModule(L.LightningModule):
         # metric-learning models (siamese) train on margin logits; every other model on its plain logits
         logits = self.model.margin_logits(x, y) if hasattr(self.model, "margin_logits") else self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
+        if self.l2_init:
+            loss = loss + self.l2_init * sum(((p - p0.to(p.device)) ** 2).sum() for p, p0 in self._start)
         n = y.numel()
         self._train_sums += torch.tensor([loss.item() * n, (logits.argmax(1) == y).sum().item(), n])
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
@@ -69,6 +94,8 @@ class PADModule(L.LightningModule):
 
     def on_train_epoch_start(self):
         self._train_sums = torch.zeros(3)
+        for name in self.frozen:  # frozen blocks keep their batch-norm statistics (and no dropout) while the rest trains
+            getattr(self.model, name).eval()
 
     # -- validation ---------------------------------------------------------------------------
     def validation_step(self, batch, batch_idx):
@@ -116,7 +143,7 @@ class PADModule(L.LightningModule):
     # -- optimiser ------------------------------------------------------------------------------
     def configure_optimizers(self):
         r = self.recipe
-        params = self.model.parameters()
+        params = [p for p in self.model.parameters() if p.requires_grad]
         if r.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
         else:

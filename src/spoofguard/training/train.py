@@ -96,6 +96,9 @@ class TrainConfig:
     balanced: bool = False
     augment: str = "default"  # "default" | "none"
     attack_simulation: float = 0.0  # faces: probability of turning a bona fide sample into a simulated attack
+    attack_species: list[str] | None = None  # faces: which simulated species (print, replay, cutout); None = all
+    freeze: int = 0  # leading blocks of the network kept as they start (weights and batch-norm statistics)
+    l2_init: float = 0.0  # L2-SP: weight of the pull of every trained weight towards its starting value (with --init)
     monitor: str = "dev_loss"
     patience: int = 10
     threshold_rule: str = "eer"
@@ -152,6 +155,16 @@ def validate(cfg: TrainConfig) -> None:
         raise SpoofguardError(f"--attack-simulation is a probability in [0, 1), not {cfg.attack_simulation}.")
     if cfg.attack_simulation and cfg.modality != "face":
         raise SpoofguardError("--attack-simulation simulates face attacks (print, replay, cut-out); it needs --modality face.")
+    if cfg.attack_species is not None:
+        from spoofguard.data.synth.face import FACE_SPECIES
+
+        unknown = [sp for sp in cfg.attack_species if sp not in FACE_SPECIES]
+        if unknown or not cfg.attack_species:
+            raise SpoofguardError(f"--attack-species takes some of {', '.join(FACE_SPECIES)}, not {', '.join(unknown) or 'none'}.")
+    if cfg.freeze < 0 or cfg.l2_init < 0:
+        raise SpoofguardError(f"--freeze and --l2-init cannot be negative (got {cfg.freeze}, {cfg.l2_init}).")
+    if cfg.l2_init and not cfg.init:
+        raise SpoofguardError("--l2-init pulls the weights towards where they started: it needs --init (a published model or a run).")
     if cfg.attack_simulation and cfg.species_as_classes:
         raise SpoofguardError("--attack-simulation labels simulated samples 'attack'; it cannot be combined with --species-as-classes.")
     if cfg.crop is not None and cfg.crop not in CROPS:
@@ -340,6 +353,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
         threshold_source = f"dev split ({cfg.threshold_rule}, centred)"
         dev_metrics = _dev_metrics(dev_scores, dev_labels, threshold)
     epochs_run = len(history)
+    if separation_warning(dev_metrics, "dev split" if not fitted_model else "out-of-fold set"):
+        say(separation_warning(dev_metrics, "dev split" if not fitted_model else "out-of-fold set"))
 
     result = TrainResult(out, out / run_folder.BUNDLE, dev_metrics, threshold, epochs_run, rate, time.time() - t0, skipped, cfg.threshold_rule,
                          threshold_source, fitted_model)
@@ -353,6 +368,9 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
             "recipe": recipe.to_dict(),
             "augment": cfg.augment,
             "attack_simulation": cfg.attack_simulation,
+            "attack_species": cfg.attack_species,
+            "freeze": cfg.freeze,
+            "l2_init": cfg.l2_init,
             "init": None if start is None else {"from": start.path, "weights_sha256": start.metadata.get("weights_sha256")},
             "train_images_per_s": round(rate, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -390,7 +408,8 @@ def _loaders(cfg: TrainConfig, manifest: Manifest, classes: list[str], pre: Prep
         train_ds = ClipDataset(manifest.split("train").samples, classes, pre, pre.clip_frames, augment=augmenter, clips_per_video=4, sources=faces)
         dev_ds = ClipDataset(manifest.split("dev").samples, classes, pre, pre.clip_frames, evaluation=True, sources=faces)
     else:
-        train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces)
+        train_ds = _dataset(manifest.split("train"), classes, pre, augment=augmenter, attack_simulation=cfg.attack_simulation, views=views, sources=faces,
+                            attack_species=cfg.attack_species)
         dev_ds = _dataset(manifest.split("dev"), classes, pre, all_views=True, sources=faces)
     workers = cfg.workers if cfg.workers is not None else 0
     sampler = None
@@ -400,7 +419,11 @@ def _loaders(cfg: TrainConfig, manifest: Manifest, classes: list[str], pre: Prep
     train_dl = DataLoader(train_ds, shuffle=sampler is None, sampler=sampler, drop_last=len(train_ds) > recipe.batch_size,
                           worker_init_fn=_seed_worker if workers > 0 else None, **common)
     dev_dl = DataLoader(dev_ds, shuffle=False, **common)
-    return train_dl, dev_dl, PADModule(model, pre, recipe, cfg.epochs)
+    try:
+        module = PADModule(model, pre, recipe, cfg.epochs, freeze=cfg.freeze, l2_init=cfg.l2_init)
+    except ValueError as e:
+        raise SpoofguardError(f"{cfg.model}: {e}.") from None
+    return train_dl, dev_dl, module
 
 
 def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_dl, resuming: bool):
@@ -529,11 +552,12 @@ def _size_kwargs(cfg: TrainConfig, pre: Preprocessing) -> dict:
 
 
 def _dataset(part: Manifest, classes: list[str], pre: Preprocessing, augment=None, attack_simulation: float = 0.0,
-             views: int = 1, all_views: bool = False, sources: dict | None = None) -> SampleDataset:
+             views: int = 1, all_views: bool = False, sources: dict | None = None, attack_species=None) -> SampleDataset:
     # decoded images kept in memory when they fit in ~2 GiB (patches keep the native capture: ~500 px a side)
     per_image = {"whole": pre.input_size**2, "face": 0}.get(pre.crop, 600**2) * pre.channels  # face crops: preloaded
     return SampleDataset(part.samples, classes, pre, cache=len(part) * per_image < 2 * 1024**3, augment=augment,
-                         attack_simulation=attack_simulation, views_per_sample=views, all_views=all_views, sources=sources)
+                         attack_simulation=attack_simulation, views_per_sample=views, all_views=all_views, sources=sources,
+                         attack_species=attack_species)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -617,13 +641,27 @@ def _dev_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> di
     bona = labels == "bona_fide"
     accepted = scores >= threshold
     dev_eer, _ = eer(scores, labels)
-    return {
+    metrics = {
         "n": int(len(scores)),
         "accuracy": float((accepted == bona).mean()),
         "eer": None if dev_eer is None else float(dev_eer),
         "apcer_pooled": float(accepted[~bona].mean()) if (~bona).any() else None,
         "bpcer": float((~accepted[bona]).mean()) if bona.any() else None,
     }
+    if bona.any() and (~bona).any() and scores[~bona].max() < scores[bona].min():
+        metrics["separated_gap"] = [float(scores[~bona].max()), float(scores[bona].min())]
+    return metrics
+
+
+def separation_warning(dev_metrics: dict, where: str = "dev split") -> str:
+    """The warning for a perfectly separated dev set: no dev error pins the threshold, so the rates on
+    new captures can be far from the dev's (an EER of 0 on dev is not a promise)."""
+    gap = dev_metrics.get("separated_gap")
+    if not gap:
+        return ""
+    return (f"warning: the {where} is perfectly separated (every attack below {gap[0]:.4g}, every bona fide above {gap[1]:.4g}): "
+            "no dev error pins the threshold (it sits in the middle of that gap), so error rates on new captures can be far "
+            "from the dev's 0; judge the model on a test split of other subjects before trusting it.")
 
 
 def _write_history(history: list[dict], path: Path) -> None:
