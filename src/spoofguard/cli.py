@@ -787,6 +787,9 @@ def _fmt(v) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for errors a user can fix, printed without a traceback)."""
+    from spoofguard.cpu import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before torch is imported by a command
     try:
         app(args=argv, prog_name="spoofguard")
     except SpoofguardError as e:

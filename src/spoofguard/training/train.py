@@ -26,6 +26,7 @@ from spoofguard.data.manifest import Manifest, write_manifest
 from spoofguard.data.protocols import check_trainable, split_manifest, split_summary
 from spoofguard.data.scan import file_hashes, find_duplicates
 from spoofguard.data.sources import load_samples
+from spoofguard.cpu import share_cpu
 from spoofguard.errors import SpoofguardError
 from spoofguard.evaluation import eer, parse_threshold_rule
 from spoofguard.evaluation.thresholds import centred_threshold
@@ -260,6 +261,8 @@ def _train(cfg: TrainConfig, resuming: bool, overwrite: bool = False) -> TrainRe
 
     if cfg.default_note:
         say(cfg.default_note)
+    if cfg.accelerator in ("auto", "cpu") and not torch.cuda.is_available() and str(cfg.devices) in ("auto", "1"):
+        share_cpu(say)  # one process on the CPU: no more threads than the cores other processes leave free
     # 1. samples, checked and split (before the run folder is touched: bad data changes nothing)
     source = load_samples(cfg.data, format=cfg.format, subject_pattern=cfg.subject_pattern, protocol=cfg.protocol)
     videos = [s.path for s in source.manifest if is_video_file(s.path)]
