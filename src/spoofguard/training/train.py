@@ -38,6 +38,7 @@ from spoofguard.modalities.video import is_video_file
 from spoofguard.progress import progress_bar
 from spoofguard.training import plots, run_folder
 from spoofguard.training.augment import STRENGTHS, build_augmenter
+from spoofguard.training.epoch_log import EpochLines, wants_epoch_lines
 from spoofguard.training.module import PADModule
 from spoofguard.training.recipes import recipe_for
 
@@ -446,9 +447,10 @@ def _fit_network(cfg: TrainConfig, out: Path, module: PADModule, train_dl, dev_d
         num_nodes=cfg.num_nodes,
         strategy=cfg.strategy,
         precision=cfg.precision or _default_precision(cfg.accelerator),
-        callbacks=[best, EarlyStopping(monitor=cfg.monitor, mode=MONITORS[cfg.monitor], patience=cfg.patience), meter],
+        callbacks=[best, EarlyStopping(monitor=cfg.monitor, mode=MONITORS[cfg.monitor], patience=cfg.patience), meter]
+        + ([EpochLines(cfg.epochs)] if wants_epoch_lines(cfg.progress) else []),
         logger=[TensorBoardLogger(out, name="tensorboard", version=""), CSVLogger(out, name="logs", version="")],
-        enable_progress_bar=cfg.progress,
+        enable_progress_bar=cfg.progress and not wants_epoch_lines(cfg.progress),
         enable_model_summary=False,  # its FLOPs column reads 0 on CPU; our own line says what is trained
         num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(50, len(train_dl))),
