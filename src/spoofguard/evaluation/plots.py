@@ -29,7 +29,10 @@ RATE_CLIP = 1e-4  # rates are clipped to [RATE_CLIP, 1 - RATE_CLIP] before the p
 DET_TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99, 0.999)
 BONA_FIDE_COLOR = "#2b8a3e"
 OPERATING_COLOR = "#111111"
-SPECIES_COLORS = ("#c92a2a", "#1864ab", "#e67700", "#862e9c", "#0b7285", "#5f3dc4", "#a61e4d", "#495057")
+# Okabe-Ito's colour-blind-safe hues (without its green, which is bona fide's), each species also with its own line style
+SPECIES_COLORS = ("#D55E00", "#0072B2", "#E69F00", "#CC79A7", "#56B4E9", "#882255", "#F0E442", "#666666")
+SPECIES_STYLES = ("-", "--", "-.", ":")
+POINT_COLOR = "#f03e3e"
 FIGSIZE = (6.4, 4.8)
 
 
@@ -83,6 +86,17 @@ def _species_label(name: str) -> str:
 
 def _color(i: int) -> str:
     return SPECIES_COLORS[i % len(SPECIES_COLORS)]
+
+
+def _style(i: int) -> str:
+    return SPECIES_STYLES[(i // 2) % len(SPECIES_STYLES)] if i else "-"
+
+
+def _on_probit_scale(apcer: np.ndarray, bpcer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The curve's points a probit axis can show: rates of exactly 0 or 1 are at minus / plus
+    infinity, so drawing them clipped would lay the curve along the plot's edges as if measured there."""
+    keep = (apcer > 0) & (apcer < 1) & (bpcer > 0) & (bpcer < 1)
+    return apcer[keep], bpcer[keep]
 
 
 def _missing_class_text(is_bf: np.ndarray) -> str | None:
@@ -159,7 +173,9 @@ def det_curve(scores, labels, threshold: float, species=None) -> Figure:
 
     Draws the pooled attacks and, with more than one species in ``species``, one curve per species;
     the EER diagonal (APCER = BPCER); and the operating point at ``threshold``. Rates are clipped
-    to [1e-4, 1 - 1e-4] before the probit transform, so 0 % and 100 % sit on the edges.
+    to [1e-4, 1 - 1e-4] before the probit transform; the curves leave out their points with a rate of
+    exactly 0 % or 100 % (infinitely far on a probit axis), and an operating point at such a rate is
+    drawn on the edge and says so.
     """
     s, is_bf, sp = _as_arrays(scores, labels, species)
     fig, ax = _new_figure((6.0, 6.0))
@@ -173,16 +189,19 @@ def det_curve(scores, labels, threshold: float, species=None) -> Figure:
     names = _species_names(sp, is_bf)
     if len(names) > 1:
         for i, name in enumerate(names):
-            _, apcer, bpcer = error_rate_curve(s, is_bf, sp == name)
-            ax.plot(_probit(apcer), _probit(bpcer), color=_color(i), linewidth=1.2, alpha=0.8,
+            apcer, bpcer = _on_probit_scale(*error_rate_curve(s, is_bf, sp == name)[1:])
+            ax.plot(_probit(apcer), _probit(bpcer), color=_color(i), linestyle=_style(i), linewidth=1.4, alpha=0.9,
                     label=_species_label(name))
-    _, apcer, bpcer = error_rate_curve(s, is_bf, ~is_bf)
+    apcer, bpcer = _on_probit_scale(*error_rate_curve(s, is_bf, ~is_bf)[1:])
     ax.plot(_probit(apcer), _probit(bpcer), color=OPERATING_COLOR, linewidth=2,
             label="all attacks (pooled)")
     a, b = _rates_at(s, is_bf, ~is_bf, threshold)
-    ax.plot(_probit(a), _probit(b), marker="o", markersize=9, color="#f03e3e", markeredgecolor="black",
-            linestyle="none", label=f"threshold {threshold:.4f}: APCER {_pct(a)}, BPCER {_pct(b)}")
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    edge = " (0 % or 100 %: on the edge)" if a in (0.0, 1.0) or b in (0.0, 1.0) else ""
+    ax.plot(_probit(a), _probit(b), marker="o", markersize=9, color=POINT_COLOR, markeredgecolor="black",
+            linestyle="none", label=f"threshold {threshold:.4g}: APCER {_pct(a)}, BPCER {_pct(b)}{edge}")
+    if apcer.size == 0:
+        _note(ax, "every error rate here is 0 % or 100 %:\nno curve on probit axes", y=0.3)
+    ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
     return fig
 
 
@@ -214,7 +233,7 @@ def roc_curve(scores, labels, threshold: float) -> Figure:
     auc = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
     ax.plot(x, y, color=OPERATING_COLOR, linewidth=2, label=f"ROC (AUC = {auc:.4f})")
     a, b = _rates_at(s, is_bf, ~is_bf, threshold)
-    ax.plot(a, 1 - b, marker="o", markersize=9, color="#f03e3e", markeredgecolor="black", linestyle="none",
+    ax.plot(a, 1 - b, marker="o", markersize=9, color=POINT_COLOR, markeredgecolor="black", linestyle="none",
             label=f"threshold {threshold:.4f}: APCER {_pct(a)}, BPCER {_pct(b)}")
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     return fig
@@ -231,16 +250,16 @@ def score_histograms(scores, labels, species, threshold: float, bins: int = 30) 
     s, is_bf, sp = _as_arrays(scores, labels, species)
     fig, ax = _new_figure((8.0, 4.4))
     edges = np.linspace(0.0, 1.0, bins + 1)
-    groups = [("bona fide", is_bf, BONA_FIDE_COLOR)]
-    groups += [(_species_label(name), sp == name, _color(i)) for i, name in enumerate(_species_names(sp, is_bf))]
-    for name, mask, color in groups:
+    groups = [("bona fide", is_bf, BONA_FIDE_COLOR, "-")]
+    groups += [(_species_label(name), sp == name, _color(i), _style(i)) for i, name in enumerate(_species_names(sp, is_bf))]
+    for name, mask, color, style in groups:
         n = int(mask.sum())
         if n == 0:
             continue
-        ax.hist(s[mask], bins=edges, weights=np.full(n, 1.0 / n), histtype="stepfilled", alpha=0.45,
-                color=color, edgecolor=color, linewidth=1.2, label=f"{name} (n={n})")
+        ax.hist(s[mask], bins=edges, weights=np.full(n, 1.0 / n), histtype="stepfilled", alpha=0.4,
+                color=color, edgecolor=color, linewidth=1.6, linestyle=style, label=f"{name} (n={n})")
     ax.axvline(min(threshold, 1.0), color=OPERATING_COLOR, linestyle="--", linewidth=1.5,
-               label=f"threshold {threshold:.4f}")
+               label=f"threshold {threshold:.4g}")
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("score (probability of bona fide; ≥ threshold → bona fide)")
     ax.set_ylabel("fraction of class")
@@ -250,7 +269,7 @@ def score_histograms(scores, labels, species, threshold: float, bins: int = 30) 
     if missing:
         _note(ax, missing, y=0.6)
     ax.set_axisbelow(True)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=11, frameon=False)
     return fig
 
 
@@ -311,6 +330,8 @@ def apcer_bars(apcer_per_species: dict, ci95_per_species: dict | None, apcer_max
             continue
         v = 100 * value
         ax.bar(i, v, color=_color(i), alpha=0.8, width=0.6)
+        if v == 0:  # a bar of height 0 is invisible: mark the measured zero
+            ax.plot([i - 0.3, i + 0.3], [0, 0], color=_color(i), linewidth=4, solid_capstyle="butt")
         interval = ci.get(name)
         if interval:
             lo, hi = 100 * interval[0], 100 * interval[1]
@@ -320,7 +341,7 @@ def apcer_bars(apcer_per_species: dict, ci95_per_species: dict | None, apcer_max
         ax.text(i + 0.32, v, f"{v:.2f} %", ha="left", va="bottom", fontsize=9)
         top = max(top, v)
     if apcer_max is not None:
-        ax.axhline(100 * apcer_max, color="#f03e3e", linestyle="--", linewidth=1.5,
+        ax.axhline(100 * apcer_max, color=POINT_COLOR, linestyle="--", linewidth=1.5,
                    label=f"APCER (max over species) = {_pct(apcer_max)}")
         ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
         top = max(top, 100 * apcer_max)
