@@ -6,11 +6,14 @@ onnx; an ``.onnx`` file: onnx):
 - **latency** p50 / p95 of one capture's views at batch 1 (a face: one crop per member and scale;
   a fingerprint patch model: one patch), the model alone;
 - **throughput** in views per second at batch 32, the model alone;
-- for face models, the **end-to-end face pipeline** on a 640x480 frame: face detection, crops,
-  classification, as ``Detector.predict`` does it, in frames per second.
+- the **end-to-end cost of one capture**, as ``Detector.predict`` spends it: for face models face
+  detection, crops and classification on a 640x480 frame (frames per second); for fingerprint models
+  decoding, foreground segmentation and every patch the capture is cut into (a print is tens of
+  patches, so a model's views/s says little about prints/s).
 
 Inputs are random views (the model's speed does not depend on the pixels) and, for the pipeline, a
-real portrait in a 640x480 frame (matplotlib's sample photo) or a frame the caller gives.
+real portrait in a 640x480 frame (matplotlib's sample photo), a synthetic 500x500 fingerprint
+capture, or a capture the caller gives.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ class BenchRow:
     latency_p95_ms: float
     throughput: float  # views per second at batch 32
     views_per_capture: int
-    pipeline_fps: float | None = None  # face models: detect + crop + classify on a 640x480 frame
+    pipeline_fps: float | None = None  # captures per second end to end (faces: detect + crop + classify on 640x480; prints: all patches)
     pipeline_p50_ms: float | None = None
     face_detector: str = ""
+    capture_views: int | None = None  # views the end-to-end capture was cut into (a print's patches)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -49,6 +53,15 @@ def default_frame() -> np.ndarray:
     canvas = Image.new("RGB", (640, 480), (70, 70, 70))
     canvas.paste(face, (200, 100))
     return np.asarray(canvas)
+
+
+def default_print(size: int = 500, seed: int = 0) -> np.ndarray:
+    """A synthetic bona fide fingerprint capture, ``uint8 (size, size, 1)`` (the generator's own sensor model)."""
+    from spoofguard.data.synth.fingerprint import make_finger, render
+
+    rng = np.random.default_rng(seed)
+    img = render(make_finger(rng), rng, size)
+    return (img if img.ndim == 3 else img[..., None]).astype(np.uint8)
 
 
 def bench(path, backends: list[str] | None = None, frame: np.ndarray | None = None, runs: int = 50,
@@ -69,14 +82,16 @@ def bench(path, backends: list[str] | None = None, frame: np.ndarray | None = No
         many = _views(det, batch)
         n_batches, took = _repeat(lambda: det.runner(many), seconds)
         row = BenchRow(name, backend, _ms(lat, 50), _ms(lat, 95), n_batches * batch / took, len(one[0]))
-        if det.uses_faces:
-            f = default_frame() if frame is None else frame
-            if det.predict(f).score is None:
-                row.face_detector = "no face found in the frame"
-            else:
-                pipe = _latencies(lambda: det.predict(f), max(10, runs // 2))
-                row.pipeline_p50_ms = _ms(pipe, 50)
-                row.pipeline_fps = 1000.0 / float(np.mean(pipe) * 1000.0)
+        f = frame if frame is not None else default_frame() if det.uses_faces else default_print()
+        first = det.predict(f)
+        if first.score is None:
+            row.face_detector = "no face found in the frame" if det.uses_faces else f"no result: {first.note}"
+        else:
+            pipe = _latencies(lambda: det.predict(f), max(10, runs // 2))
+            row.pipeline_p50_ms = _ms(pipe, 50)
+            row.pipeline_fps = 1.0 / float(np.mean(pipe))
+            row.capture_views = int(getattr(first, "views", 1) or 1)
+            if det.uses_faces:
                 row.face_detector = (det.face_finder or _finder(det)).name
         rows.append(row)
     return rows
