@@ -25,7 +25,7 @@ synth_app = typer.Typer(no_args_is_help=True, help="Synthetic bona fide samples 
 app.add_typer(synth_app, name="synth")
 models_app = typer.Typer(no_args_is_help=True, help="Published PAD models (the model zoo): list, pull into the cache.")
 app.add_typer(models_app, name="models")
-console = Console()
+console = Console(emoji=False)  # a file name holding ":cat:" is text too (markup is escaped where names are printed)
 
 
 def _version(value: bool) -> None:
@@ -47,11 +47,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _table(title: str, rows: list[dict]) -> Table:
-    t = Table(title=title, title_justify="left")
+    """A table of ``rows``; the title and every cell are text (names come from file and folder names)."""
+    t = Table(title=_plain(title), title_justify="left")
     for k in rows[0] if rows else []:
-        t.add_column(k, justify="right" if isinstance(rows[0][k], (int, float)) else "left")
+        t.add_column(_plain(k), justify="right" if isinstance(rows[0][k], (int, float)) else "left")
     for r in rows:
-        t.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()))
+        t.add_row(*(f"{v:.4f}" if isinstance(v, float) else _plain(v) for v in r.values()))
     return t
 
 
@@ -62,25 +63,28 @@ def data_scan(
     format: str = typer.Option("auto", "--format", help="dataset layout: auto | folder | livdet | nuaa | oulu-npu | casia-fasd | replay-attack | msu-mfsd | celeba-spoof | siw | video-folders"),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="the dataset's official protocol list, e.g. 1 or 3_2 (OULU-NPU), nuaa, 2_1 (SiW)"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject, e.g. '^(\\d+)_'"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing -o file"),
 ):
     """Read a dataset folder into a manifest; print counts and duplicate files."""
     from spoofguard.data.importers import import_dataset
     from spoofguard.data.manifest import write_manifest
     from spoofguard.data.scan import count_table, find_duplicates, subject_table
+    from spoofguard.outputs import refuse_to_replace
 
     from spoofguard.data.importers import detect_format
 
+    refuse_to_replace([output], overwrite=overwrite, option="-o")  # before the folder is read: a refusal costs nothing
     options = {"subject_pattern": subject_pattern} if subject_pattern else {}
     if protocol:
         options["protocol"] = protocol
     if format == "auto":
         format = detect_format(root)
-        print(f"layout: {format} (--format to choose another)")
+        print(f"layout: {_text(format)} (--format to choose another)")
     result = import_dataset(root, format=format, **options)
     m = result.manifest
     if len(m) == 0:
         raise SpoofguardError(f"{root}: no images found in class folders (expected e.g. {root}/live/*.png and {root}/spoof/*.png).")
-    print(f"{len(m)} samples in {root}")
+    print(f"{len(m)} samples in {_text(root)}")
     console.print(_table("samples per label and species", count_table(m)))
     subjects = subject_table(m)
     if subjects:
@@ -93,17 +97,17 @@ def data_scan(
     if result.skipped:
         console.print(f"[yellow]warning: skipped {len(result.skipped)} file(s):[/yellow]")
         for p, why in result.skipped[:20]:
-            print(f"  {_rel(p, root)}: {why}")
+            print(f"  {_text(_rel(p, root))}: {_text(why)}")
     dups = find_duplicates(m)
     if dups:
         extra = sum(len(g.paths) - 1 for g in dups)
         console.print(f"[yellow]warning: {len(dups)} group(s) of byte-identical files ({extra} redundant file(s)):[/yellow]")
         for g in dups[:20]:
             cross = "  <- in more than one split (leakage)" if g.crosses_splits else ""
-            print("  " + " == ".join(_rel(p, root) for p in g.paths) + cross)
+            print("  " + " == ".join(_text(_rel(p, root)) for p in g.paths) + cross)
     if output:
         write_manifest(m, output)
-        console.print(f"manifest written to {output}")
+        print(f"manifest written to {_text(output)}")
 
 
 @data_app.command("check")
@@ -122,11 +126,11 @@ def data_check(
     manifest = load_samples(data, format=format).manifest
     report = check_manifest(manifest, near_duplicates=near_duplicates, max_hamming=max_hamming, min_side=min_side)
     splits = sorted({s.split for s in manifest if s.split})
-    print(f"{report.samples} samples in {data}" + (f", splits {', '.join(splits)}" if splits else ", no splits (leakage needs a split column, e.g. a run's split.csv)"))
+    print(_text(f"{report.samples} samples in {data}" + (f", splits {', '.join(splits)}" if splits else ", no splits (leakage needs a split column, e.g. a run's split.csv)")))
     for f in report.findings:
-        console.print(f"[{'red' if f.leak else 'yellow'}]{'LEAK' if f.leak else 'warning'}[/]: {f.message}")
+        console.print(f"[{'red' if f.leak else 'yellow'}]{'LEAK' if f.leak else 'warning'}[/]: {_plain(f.message)}")
         for e in f.examples:
-            print(f"  {e}")
+            print(f"  {_text(e)}")
     if not report.findings:
         print("no problems found")
     if report.leaks:
@@ -145,14 +149,17 @@ def data_frames(
     """Extract frames of video samples once into a cache folder; writes OUTPUT/manifest.csv (one row per frame, video_id kept)."""
     from spoofguard.data.frames import extract_frames
     from spoofguard.data.manifest import read_manifest, write_manifest
+    from spoofguard.outputs import refuse_to_replace
     from spoofguard.progress import progress_bar
 
+    # OUTPUT/manifest.csv is the cache's own (rewritten on every run), but never the manifest it is made from
+    refuse_to_replace([output / "manifest.csv"], overwrite=True, inputs=[manifest], option="-o")
     with progress_bar("videos") as update:
         frames, failed = extract_frames(read_manifest(manifest), output, every=every, max_frames=max_frames, progress=update,
                                         overwrite=overwrite)
     write_manifest(frames, output / "manifest.csv")
     _report_failed(failed)
-    print(f"{len(frames)} frame(s) -> {output / 'manifest.csv'} (train on it; evaluate with --per-video mean)")
+    print(f"{len(frames)} frame(s) -> {_text(output / 'manifest.csv')} (train on it; evaluate with --per-video mean)")
 
 
 @app.command("train")
@@ -163,9 +170,9 @@ def train_cmd(
     out: Path = typer.Option(..., "--out", help="run folder, e.g. runs/NAME"),
     modality: str = typer.Option("fingerprint", "--modality", help="fingerprint | face"),
     model: Optional[str] = typer.Option(None, "--model", help="texture | padnet | spoofnet | seed-cnn | siamese | temporal; default: texture for fingerprints, padnet for faces"),
-    epochs: int = typer.Option(20, "--epochs"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs (networks); default 20, or 10 when fine-tuning (--init)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="default: the model's recipe"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe (fine-tuning: a hundredth of it)"),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="default: the model's own (patches: the patch side)"),
     crop: Optional[str] = typer.Option(None, "--crop", help="whole | patches (fingerprints at native resolution) | face; default: patches for padnet fingerprints, face for faces"),
     face_scales: Optional[str] = typer.Option(None, "--face-scales", help="faces: context scales around the face box, e.g. 1.0,2.7 (default 2.7)"),
@@ -180,7 +187,7 @@ def train_cmd(
     no_augment: bool = typer.Option(False, "--no-augment"),
     attack_simulation: float = typer.Option(0.0, "--attack-simulation", help="faces: probability of turning a bona fide training sample into a simulated print/replay/cut-out attack"),
     attack_species: Optional[str] = typer.Option(None, "--attack-species", help="faces: the simulated species, e.g. print,replay (default: print, replay and cutout)"),
-    freeze: int = typer.Option(0, "--freeze", help="keep the first N blocks of the network as they start (weights and batch-norm statistics); with --init"),
+    freeze: Optional[int] = typer.Option(None, "--freeze", help="keep the first N blocks of the network as they start (weights and batch-norm statistics); default with --init: the model's own choice (MiniFASNet: 8), else 0"),
     l2_init: float = typer.Option(0.0, "--l2-init", help="with --init: weight of the pull of every weight towards its starting value (L2-SP; 0 = off)"),
     theta: Optional[float] = typer.Option(None, "--theta", help="padnet: central difference weight (0 = plain conv)"),
     frames: Optional[int] = typer.Option(None, "--frames", help="temporal: frames per clip (default 8); needs samples with video_id (data frames)"),
@@ -251,49 +258,76 @@ def predict_cmd(
     max_frames: int = typer.Option(32, "--max-frames", help="videos: frames sampled evenly over the video"),
     every: Optional[int] = typer.Option(None, "--every", help="videos: every N-th frame instead (at most --max-frames)"),
     aggregate: str = typer.Option("mean", "--aggregate", help="videos: mean | median | max | min of the frame scores"),
-    heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="folder for one explanation picture per image"),
+    heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="folder for one explanation picture per image (NAME.png; "
+                                            "two inputs of the same name get NAME.png and NAME-2.png)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace explanation pictures a former run left in --heatmaps"),
 ):
     """Score captures: score (higher = more bona fide), verdict, what was looked at.
 
-    Exit status 0 when every input was processed (a capture without a face is a result, not a
-    failure), 1 when some failed (they are named), 2 on usage errors."""
+    Exit status 0 when every input was processed (a capture without a face or a finger is a result,
+    not a failure), 1 when some failed (they are named), 2 on usage errors."""
     from spoofguard.inference.detector import Detector
     from spoofguard.inference.inputs import expand_inputs, predict_inputs
 
-    detector = Detector.from_file(bundle, backend=backend, **_face_options(face_detector, face_model, precropped))
     files, problems = expand_inputs(inputs)
     if not files and not problems:
         raise SpoofguardError("no inputs.")
+    names = _heatmap_names(heatmaps, files, overwrite) if heatmaps else None  # refused before the model is loaded
+    detector = Detector.from_file(bundle, backend=backend, **_face_options(face_detector, face_model, precropped))
     t = Table()
     for c in ("input", "score", "verdict", "looked at", "note"):
         t.add_column(c, overflow="fold")  # never hide which file a row is about
     failed = [f"{arg}: {why}" for arg, why in problems]
     for arg, why in problems:
         if as_json:
-            print(json.dumps({"input": arg, "error": why}))
+            print(_json({"input": arg, "error": why}))
         else:
             t.add_row(_plain(arg), "-", "-", "", "[red]failed[/] (below)")
     for r in predict_inputs(detector, files, all_faces=all_faces, max_frames=max_frames, every=every, aggregate=aggregate):
         if r.failed:
             failed.append(r.error)
         if as_json:
-            print(json.dumps(r.to_dict()))
+            print(_json(r.to_dict()))
         else:
             t.add_row(*_predict_row(r))
         if heatmaps and not r.failed and r.kind == "image" and r.prediction.score is not None:
             from spoofguard.inference.explain import save_overlay
 
-            name = Path(r.input).stem + (f"-face{r.face}" if r.face else "") + ".png"
-            save_overlay(r.input, r.prediction, heatmaps / name)
+            save_overlay(r.input, r.prediction, heatmaps / names.take(Path(r.input).stem + (f"-face{r.face}" if r.face else "")))
     if not as_json:
         console.print(t)
         if heatmaps:
-            print(f"explanations: {heatmaps}/")
+            print(f"explanations: {_text(heatmaps)}/")
     if failed:
         print(f"{len(failed)} input(s) failed:", file=sys.stderr)
         for why in failed[:50]:
-            print(f"  {why}", file=sys.stderr)
+            print(f"  {_text(why)}", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def _heatmap_names(folder: Path, files: list, overwrite: bool):
+    """The explanation pictures' names: ``NAME.png`` per input image (``NAME-faceK.png`` for face K+1 with
+    --all-faces), never the same twice in a run (``NAME-2.png`` ...). Refuses a --heatmaps folder that is a
+    file, that holds input images (a picture could replace one), or that holds pictures this run would
+    write (unless --overwrite); before any work is done."""
+    import re
+
+    from spoofguard.outputs import UniqueNames, refuse_to_replace
+
+    if folder.exists() and not folder.is_dir():
+        raise SpoofguardError(f"--heatmaps {folder} is a file; give a folder for the explanation pictures.")
+    if folder.is_dir():
+        inside = [f for f in files if f.resolve().parent == folder.resolve()]
+        if inside:
+            raise SpoofguardError(f"--heatmaps {folder} holds input images (e.g. {inside[0].name}); write the explanations to another folder.")
+        if not overwrite:
+            stems = {Path(f).stem.lower() for f in files}
+            pattern = re.compile(r"^(?P<stem>.*?)(-face\d+)?(-\d+)?\.png$", re.IGNORECASE)
+            for existing in folder.iterdir():
+                m = pattern.match(existing.name)
+                if m and (m["stem"].lower() in stems or existing.stem.lower() in stems):
+                    refuse_to_replace([existing], option="--heatmaps")
+    return UniqueNames(folder, overwrite)
 
 
 def _face_options(face_detector: str | None, face_model: Path | None, precropped: bool) -> dict:
@@ -324,11 +358,25 @@ def _predict_row(r) -> list[str]:
     return [name, _fmt(p.score), f"[{colour}]{p.verdict}[/]", looked, _plain(p.note)]
 
 
-def _plain(text: str) -> str:
-    """``text`` safe to hand to rich: markup escaped, control characters as escapes (``\\x1b``)."""
+def _text(text) -> str:
+    """``text`` safe to print: control characters (escape sequences, newlines, bidi overrides) shown as
+    escapes (``\\x1b``, ``\\n``, ``\\u202e``), so a file name cannot reach the terminal as commands."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
+def _plain(text) -> str:
+    """``text`` safe to hand to rich: markup escaped (a name holding ``[/y]`` or ``[link=...]`` is text), and
+    control characters as escapes (:func:`_text`)."""
     from rich.markup import escape
 
-    return escape("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)))
+    return escape(_text(text))
+
+
+def _json(obj) -> str:
+    """One line of valid JSON: never ``NaN`` (a non-finite number, which should not occur, is ``null``)."""
+    from spoofguard.evaluation.evaluate import finite_json
+
+    return json.dumps(finite_json(obj), allow_nan=False)
 
 
 @app.command("import-onnx")
@@ -340,12 +388,12 @@ def import_onnx_cmd(
 ):
     """Bring your own ONNX model(s): wrap third-party PAD models as one spoofguard model."""
     from spoofguard.inference.import_onnx import import_onnx
+    from spoofguard.outputs import refuse_to_replace
 
-    if output.exists() and not overwrite:
-        raise SpoofguardError(f"{output} exists; pass --overwrite to replace it.")
+    refuse_to_replace([output], overwrite=overwrite, inputs=[spec, *(models or [])], option="-o")
     out = import_onnx(list(models or []), spec, output)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); use it like any model:\n"
-          f"  spoofguard predict {out} IMAGES\n  spoofguard evaluate {out} --data MANIFEST --out REPORT")
+    print(_text(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); use it like any model:") + "\n"
+          + _text(f"  spoofguard predict {out} IMAGES") + "\n" + _text(f"  spoofguard evaluate {out} --data MANIFEST --out REPORT"))
 
 
 @app.command("score")
@@ -353,19 +401,22 @@ def score_cmd(
     bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder)"),
     data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv (e.g. a run's split.csv)"),
     split: Optional[str] = typer.Option(None, "--split", help="only this split of a manifest with splits (train | dev | test)"),
-    output: Path = typer.Option(..., "-o", "--output", help="scores CSV to write"),
+    output: Path = typer.Option(..., "-o", "--output", help="scores CSV to write (and its sidecar NAME.csv.json)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing score file"),
 ):
     """Write a score file: one row per sample, score = probability of bona fide."""
     from spoofguard.evaluation import evaluate as ev
-    from spoofguard.evaluation.scorefile import write_scores
+    from spoofguard.evaluation.scorefile import sidecar, write_scores
     from spoofguard.inference.detector import Detector
+    from spoofguard.outputs import refuse_to_replace
 
+    refuse_to_replace([output, sidecar(output)], overwrite=overwrite, inputs=[data, bundle], option="-o")
     detector = Detector.from_file(bundle)
     manifest, what = ev.select_samples(data, split, str(bundle))
     table, failed = ev.score_samples(detector, manifest)
     write_scores(table, output)
     _report_failed(failed)
-    print(f"scored {len(table)} of {what}; written to {output}")
+    print(_text(f"scored {len(table)} of {what}; written to {output}"))
 
 
 @app.command("metrics")
@@ -377,12 +428,15 @@ def metrics_cmd(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples for the 95% intervals (0 = none)"),
     seed: int = typer.Option(0, "--seed"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics as JSON here"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --json file"),
 ):
     """ISO/IEC 30107-3 metrics from a score file, with 95% intervals and the threshold's origin."""
     from spoofguard.evaluation import evaluate as ev
     from spoofguard.evaluation.report import metrics_table
-    from spoofguard.evaluation.scorefile import read_scores
+    from spoofguard.evaluation.scorefile import read_scores, sidecar
+    from spoofguard.outputs import refuse_to_replace
 
+    refuse_to_replace([json_out], overwrite=overwrite, inputs=[scores, sidecar(scores), dev, dev and sidecar(dev)], option="--json")
     table = read_scores(scores)
     dev_table = read_scores(dev) if dev else None
     if per_video:
@@ -393,7 +447,7 @@ def metrics_cmd(
         console.print(f"[yellow]{ev.OPTIMISTIC}[/yellow]")
     m = ev.metrics_for(table, t, bootstrap=bootstrap, seed=seed)
     console.print(_report_table(metrics_table(m), f"{len(table)} {'videos' if per_video else 'samples'} from {scores}"))
-    print(f"threshold {t.value:.6f} from {t.source}")
+    print(_text(f"threshold {t.value:.6f} from {t.source}"))
     if json_out:
         ev.write_metrics_json(m, json_out)
 
@@ -408,25 +462,30 @@ def evaluate_cmd(
     protocol: Optional[str] = typer.Option(None, "--protocol", help="judge this protocol's test split, e.g. leave-one-species-out:latex, cross-dataset:B.csv"),
     bootstrap: int = typer.Option(1000, "--bootstrap"),
     seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the files of an earlier report in --out"),
 ):
     """Score + metrics + report (report.md, report.html, metrics.json, scores.csv) at the bundle's dev threshold."""
     from spoofguard.evaluation import evaluate as ev
+    from spoofguard.outputs import refuse_to_replace
 
+    if out.exists() and not out.is_dir():
+        raise SpoofguardError(f"--out {out} is a file; give a folder for the report.")
+    refuse_to_replace(ev.report_files(out), overwrite=overwrite, inputs=[data, bundle], option="--out")
     result = ev.evaluate(bundle, data, out, split=split, per_video_how=per_video, bootstrap=bootstrap, seed=seed, protocol=protocol)
     _report_failed(result.failed)
     m = result.metrics
-    print(f"{result.what}: APCER {_pct(m['apcer'])}, BPCER {_pct(m['bpcer'])}, EER {_pct(m['eer'])}, "
-          f"BPCER20 {_pct(m['bpcer20'])}, AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({m['threshold_source']})")
-    print(f"report: {result.paths['html']}")
+    print(_text(f"{result.what}: APCER {_pct(m['apcer'])}, BPCER {_pct(m['bpcer'])}, EER {_pct(m['eer'])}, "
+                f"BPCER20 {_pct(m['bpcer20'])}, AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({m['threshold_source']})"))
+    print(f"report: {_text(result.paths['html'])}")
 
 
 def _report_table(table, title: str) -> Table:
     """A report table (the same rows report.md shows) as a terminal table."""
-    t = Table(title=title, title_justify="left", caption=table.note, caption_justify="left")
+    t = Table(title=_plain(title), title_justify="left", caption=_plain(table.note) if table.note else table.note, caption_justify="left")
     for i, h in enumerate(table.header):
-        t.add_column(h, justify="left" if i == 0 else "right")
-    for row in table.rows:
-        t.add_row(*row)
+        t.add_column(_plain(h), justify="left" if i == 0 else "right")
+    for row in table.rows:  # species names come from folder names: text, never markup
+        t.add_row(*(_plain(c) for c in row))
     return t
 
 
@@ -434,7 +493,7 @@ def _report_failed(failed) -> None:
     if failed:
         print(f"warning: {len(failed)} input(s) could not be read and were left out:", file=sys.stderr)
         for p, why in failed[:20]:
-            print(f"  {why}", file=sys.stderr)
+            print(f"  {_text(why)}", file=sys.stderr)
 
 
 def _pct(v) -> str:
@@ -458,7 +517,7 @@ def synth_fingerprint_cmd(
     with progress_bar("prints") as update:
         m = generate_fingerprints(output, n=n, species=names, seed=seed, size=size, progress=update)
     console.print(_table(f"{len(m)} prints in {output}", count_table(m)))
-    print(f"manifest: {output / 'manifest.csv'}")
+    print(f"manifest: {_text(output / 'manifest.csv')}")
 
 
 @synth_app.command("face")
@@ -503,19 +562,19 @@ def demo_cmd(
         t.add_column(c)
     for p in r.predictions:
         ok = (p["verdict"] == "bona_fide") == (p["truth"] == "bona_fide")
-        t.add_row(p["file"], p["truth"], f"{p['score']:.4f}", f"[{'green' if ok else 'red'}]{p['verdict']}[/]", str(p["patches"]))
+        t.add_row(_plain(p["file"]), _plain(p["truth"]), _fmt(p["score"]), f"[{'green' if ok else 'red'}]{_plain(p['verdict'])}[/]", str(p["patches"]))
     console.print(t)
     m = r.metrics
     console.print(
         f"test split: APCER {_pct(m['apcer'])} (max over species), BPCER {_pct(m['bpcer'])}, EER {_pct(m['eer'])}, "
-        f"AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({m['threshold_source']})\n"
+        f"AUC {_fmt(m['auc'])} at threshold {m['threshold']:.4f} ({_plain(m['threshold_source'])})\n"
         f"took {sum(r.seconds.values()):.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in r.seconds.items())})\n"
-        f"report:  {r.report}\n"
-        f"heatmaps: {r.out / 'predictions'}/ (red = patches that look artificial)\n"
-        f"model:   {r.bundle}\n"
-        f"try:     spoofguard predict {r.bundle} {r.data}/live\n"
-        f"         spoofguard evaluate {r.bundle} --data {r.run / 'split.csv'} --split test --out my-report\n"
-        f"         spoofguard serve {r.bundle}      # upload page on http://127.0.0.1:8000/, API at /api/v1/predict"
+        f"report:  {_plain(r.report)}\n"
+        f"heatmaps: {_plain(r.out / 'predictions')}/ (red = patches that look artificial)\n"
+        f"model:   {_plain(r.bundle)}\n"
+        f"try:     spoofguard predict {_plain(r.bundle)} {_plain(r.data)}/live\n"
+        f"         spoofguard evaluate {_plain(r.bundle)} --data {_plain(r.run / 'split.csv')} --split test --out my-report\n"
+        f"         spoofguard serve {_plain(r.bundle)}      # upload page on http://127.0.0.1:8000/, API at /api/v1/predict"
     )
 
 
@@ -531,10 +590,11 @@ def export_cmd(
     from spoofguard.inference.inputs import expand_inputs
     from spoofguard.inference.onnx_model import export_onnx, parity
 
+    from spoofguard.outputs import refuse_to_replace
+
     int8_path = onnx.with_name(onnx.stem + ".int8.onnx")
-    for p in [onnx] + ([int8_path] if int8 else []):
-        if p.exists() and not overwrite:
-            raise SpoofguardError(f"{p} exists; pass --overwrite to replace it.")
+    source = bundle / "model.safetensors" if bundle.is_dir() else bundle
+    refuse_to_replace([onnx] + ([int8_path] if int8 else []), overwrite=overwrite, inputs=[source], option="--onnx")
     images, problems = expand_inputs(check, per_folder=64, videos=False)
     if problems:
         raise SpoofguardError("--check " + "; ".join(f"{a}: {why}" for a, why in problems))
@@ -543,7 +603,7 @@ def export_cmd(
     export_onnx(bundle, onnx)
     r = parity(bundle, onnx, [str(p) for p in images[:32]])
     real = f"{r.real_max_abs_diff:.2e} on {r.n_real} real image(s)" if r.real_max_abs_diff is not None else "no real images given (--check)"
-    console.print(f"wrote {onnx} ({onnx.stat().st_size / 1e6:.1f} MB)\n"
+    console.print(f"wrote {_plain(onnx)} ({onnx.stat().st_size / 1e6:.1f} MB)\n"
                   f"parity, max |score torch - score onnx|: {r.random_max_abs_diff:.2e} on {r.n_random} random inputs; {real}")
     if max(r.random_max_abs_diff, r.real_max_abs_diff or 0.0) > 1e-4:
         raise SpoofguardError(f"the exported model disagrees with the bundle (max |delta score| > 1e-4); do not use {onnx}.")
@@ -554,10 +614,13 @@ def export_cmd(
         quantize_onnx(onnx, int8_path, calibration_inputs(Detector.from_file(onnx), [str(p) for p in images]))
         a = agreement(onnx, int8_path, [str(p) for p in images])
         speed = f", {a.speedup:.2f}x the float model's speed at batch 32" if a.speedup else ""
-        console.print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB)\n"
+        console.print(f"wrote {_plain(int8_path)} ({int8_path.stat().st_size / 1e6:.1f} MB)\n"
                       f"int8 vs float on {a.n} input(s): verdicts agree on {100 * a.verdict_agreement:.1f} %, "
                       f"max |delta score| {a.max_abs_diff:.4f}, mean {a.mean_abs_diff:.4f}{speed}")
-    console.print(f"use it:  spoofguard predict {onnx} IMAGES   (onnxruntime, no torch)")
+        if a.speedup is not None and a.speedup < 1.0:
+            console.print(f"[yellow]warning:[/] the int8 model is slower than the float one on this CPU ({a.speedup:.2f}x): "
+                          "onnxruntime's int8 kernels pay off only with VNNI / AVX-512 instructions; use the float model here.")
+    console.print(f"use it:  spoofguard predict {_plain(onnx)} IMAGES   (onnxruntime, no torch)")
 
 
 @app.command("compare")
@@ -590,10 +653,10 @@ def compare_cmd(
                    epochs_per_model=parse_epochs_per_model(epochs_per_model), seed=seed, bootstrap=bootstrap, folds=folds,
                    overwrite=overwrite, backends=(backend,) if backend else ("onnx", "torch"), say=print, **options)
     print("\n" + (out / "compare.md").read_text())
-    console.print(f"wrote {out / 'compare.md'} and {out / 'compare.json'}")
+    console.print(f"wrote {_plain(out / 'compare.md')} and {_plain(out / 'compare.json')}")
     failed = [r.model for r in rows if r.error]
     if failed:
-        console.print(f"[red]{len(failed)} model(s) failed: {', '.join(failed)} (see the error column)[/]")
+        console.print(f"[red]{len(failed)} model(s) failed: {_plain(', '.join(failed))} (see the error column)[/]")
         raise typer.Exit(1)
 
 
@@ -632,7 +695,7 @@ def cv_cmd(
                    model_kwargs={"theta": theta} if theta is not None else {}, init=init)
     result = cross_validate(data, out, folds=folds, repeats=repeats, seed=seed, overwrite=overwrite, say=print, **options)
     print("\n" + result.paths["markdown"].read_text())
-    console.print(f"wrote {result.paths['markdown']}, {result.paths['json']} and {out / 'scores.csv'}")
+    console.print(f"wrote {_plain(result.paths['markdown'])}, {_plain(result.paths['json'])} and {_plain(out / 'scores.csv')}")
 
 
 @models_app.command("list")
@@ -655,7 +718,7 @@ def models_pull_cmd(
     from spoofguard.zoo import pull
 
     path = pull(name, source=source, say=print, force=force)
-    console.print(f"{name}: {path}\nuse it:  spoofguard predict {name} IMAGES   (or train --init {name})")
+    console.print(f"{_plain(name)}: {_plain(path)}\nuse it:  spoofguard predict {_plain(name)} IMAGES   (or train --init {_plain(name)})")
 
 
 @app.command("enroll")
@@ -670,18 +733,20 @@ def enroll_cmd(
     """Add a new attack species (or site-specific bona fide examples) to a siamese model, without retraining."""
     from spoofguard.inference.enroll import enroll
     from spoofguard.inference.inputs import expand_inputs
+    from spoofguard.outputs import refuse_to_replace
 
-    if output.exists() and not overwrite:
-        raise SpoofguardError(f"{output} exists; pass --overwrite to replace it.")
     files, problems = expand_inputs(images, videos=False)
     if problems:
         raise SpoofguardError("--images " + "; ".join(f"{a}: {why}" for a, why in problems))
+    source = bundle / "model.safetensors" if bundle.is_dir() else bundle
+    refuse_to_replace([output], overwrite=overwrite, inputs=[source, *files], option="-o")
     r = enroll(bundle, [str(f) for f in files], output, species=species, bona_fide=bona_fide)
     _report_failed(r.skipped)
     if r.images < 5:
         console.print(f"[yellow]only {r.images} example(s): 5-20 make a steadier prototype[/]")
-    print(f"enrolled {r.class_name} ({'new class' if r.new_class else 'another prototype'}) from {r.images} image(s), {r.views} view(s)\n"
-          f"classes: {', '.join(r.classes)}\nwrote {r.bundle} (threshold unchanged; re-check it on dev data with `spoofguard metrics --dev`)")
+    print(_text(f"enrolled {r.class_name} ({'new class' if r.new_class else 'another prototype'}) from {r.images} image(s), {r.views} view(s)") + "\n"
+          + _text(f"classes: {', '.join(r.classes)}") + "\n"
+          + _text(f"wrote {r.bundle} (threshold unchanged; re-check it on dev data with `spoofguard metrics --dev`)"))
 
 
 @app.command("bench")
@@ -700,16 +765,19 @@ def bench_cmd(
     rows = [r for m in models for r in bench(m, [backend] if backend else None, frame=image, seconds=seconds)]
     if as_json:
         for r in rows:
-            print(json.dumps(r.to_dict()))
+            print(_json(r.to_dict()))
         return
     t = Table(title="speed on this machine", title_justify="left", caption_justify="left",
-              caption="p50/p95: one capture at batch 1, model alone; /s: captures per second at batch 32; "
-                      "fps: the face pipeline (detect + crop + classify) on a 640x480 frame")
-    for c in ("model", "backend", "p50 ms", "p95 ms", "/s", "views", "fps", "detector"):
+              caption="model alone: p50/p95 of one batch of views at batch 1, views/s at batch 32; "
+                      "end to end, as predict does it: ms per capture and captures/s (faces: detect + crop + classify on a "
+                      "640x480 frame; prints: segmentation and every patch of a 500x500 capture: 'views' per capture)")
+    for c in ("model", "backend", "p50 ms", "p95 ms", "views/s", "capture ms", "captures/s", "views", "detector"):
         t.add_column(c, justify="left" if c in ("model", "backend", "detector") else "right")
     for r in rows:
-        t.add_row(_model_name(r.model), r.backend, f"{r.latency_p50_ms:.2f}", f"{r.latency_p95_ms:.2f}", f"{r.throughput:.0f}",
-                  str(r.views_per_capture), "-" if r.pipeline_fps is None else f"{r.pipeline_fps:.1f}", r.face_detector)
+        end = r.pipeline_fps is not None
+        t.add_row(_plain(_model_name(r.model)), r.backend, f"{r.latency_p50_ms:.2f}", f"{r.latency_p95_ms:.2f}", f"{r.throughput:.0f}",
+                  f"{r.pipeline_p50_ms:.1f}" if end else "-", f"{r.pipeline_fps:.1f}" if end else "-",
+                  str(r.capture_views) if end else "-", _plain(r.face_detector))
     console.print(t)
 
 
@@ -719,16 +787,28 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", help="server processes (each loads the model)"),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="name of the environment variable holding the API key for /api/*"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="name of the environment variable holding the key: "
+                                              "then every route but /healthz and /readyz needs it (browsers log in at /login)"),
+    public_ui: bool = typer.Option(False, "--public-ui", help="with a key: open the upload page (/) and the UI (/ui) to anyone; "
+                                   "the key then guards /api/* only"),
     backend: str = typer.Option("auto", "--backend", help="auto (onnxruntime) | torch | onnx"),
-    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb"),
-    max_pixels: int = typer.Option(25_000_000, "--max-pixels"),
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="one file (request bodies: this + framing)"),
+    max_pixels: int = typer.Option(25_000_000, "--max-pixels", help="an image's or a video frame's declared width x height"),
     max_video_frames: int = typer.Option(32, "--max-video-frames"),
     max_video_seconds: float = typer.Option(120.0, "--max-video-seconds"),
+    max_inflight_mb: float = typer.Option(256.0, "--max-inflight-mb", help="request bodies held at once, per worker (more: 503 server_busy)"),
+    max_uploads: int = typer.Option(16, "--max-uploads", help="request bodies received at once, per worker (more: 503 too_many_uploads)"),
+    body_timeout: float = typer.Option(30.0, "--body-timeout", help="seconds for a request body to arrive (slower: 408 body_timeout)"),
+    header_timeout: float = typer.Option(10.0, "--header-timeout", help="seconds for a request's headers to arrive (slower: closed)"),
+    max_temp_mb: float = typer.Option(1024.0, "--max-temp-mb", help="the private folder (UI uploads, videos), per worker (more: 507 storage_full)"),
+    max_queue: int = typer.Option(16, "--max-queue", help="predictions waiting or running, per worker (more: 503 overloaded)"),
+    max_connections: int = typer.Option(512, "--max-connections", help="connections and requests at once (uvicorn's limit_concurrency)"),
+    shutdown_timeout: float = typer.Option(5.0, "--shutdown-timeout", help="on SIGTERM/SIGINT, seconds before open requests are cancelled"),
     cors_origin: List[str] = typer.Option([], "--cors-origin", help="allow browser calls from this origin (repeatable); none by default"),
     no_ui: bool = typer.Option(False, "--no-ui", help="do not mount the Gradio UI at /ui"),
 ):
-    """Serve a model over HTTP: upload page at /, JSON API at /api/v1, Gradio UI at /ui, docs at /docs."""
+    """Serve a model over HTTP: upload page at /, JSON API at /api/v1, Gradio UI at /ui, docs at /docs.
+    Limits and what they answer: docs/security.md."""
     import os
 
     from spoofguard.serve.run import serve
@@ -737,18 +817,37 @@ def serve_cmd(
         raise SpoofguardError(f"--api-key-env {api_key_env}: that environment variable is not set (or empty).")
     if not model.exists():
         raise SpoofguardError(f"{model}: no such model file.")
-    limits = {"max_upload_bytes": int(max_upload_mb * 1024 * 1024), "max_pixels": max_pixels, "max_video_frames": max_video_frames,
-              "max_video_seconds": max_video_seconds}
+    positive = {"--max-upload-mb": max_upload_mb, "--max-pixels": max_pixels, "--max-video-frames": max_video_frames,
+                "--max-video-seconds": max_video_seconds, "--max-inflight-mb": max_inflight_mb, "--max-uploads": max_uploads,
+                "--body-timeout": body_timeout, "--header-timeout": header_timeout, "--max-temp-mb": max_temp_mb,
+                "--max-queue": max_queue, "--max-connections": max_connections, "--shutdown-timeout": shutdown_timeout}
+    for option, value in positive.items():
+        if not value > 0:
+            raise SpoofguardError(f"{option} must be a positive number, not {value}.")
+    mib = 1024 * 1024
+    limits = {"max_upload_bytes": int(max_upload_mb * mib), "max_pixels": max_pixels, "max_video_frames": max_video_frames,
+              "max_video_seconds": max_video_seconds, "max_inflight_bytes": int(max_inflight_mb * mib), "max_uploads": max_uploads,
+              "body_timeout_s": body_timeout, "header_timeout_s": header_timeout, "max_temp_bytes": int(max_temp_mb * mib),
+              "max_queue": max_queue}
     serve(str(model), host=host, port=port, workers=workers, api_key_env=api_key_env, backend=backend, limits=limits,
-          cors_origins=list(cors_origin), ui=not no_ui)
+          cors_origins=list(cors_origin), ui=not no_ui, public_ui=public_ui, max_connections=max_connections,
+          shutdown_timeout=shutdown_timeout)
 
 
 @app.command("info")
-def info_cmd(bundle: Path = typer.Argument(..., help="model.safetensors")):
-    """Print a bundle's metadata (architecture, classes, preprocessing, threshold, provenance)."""
-    from spoofguard.inference.bundle import read_metadata
+def info_cmd(bundle: Path = typer.Argument(..., help="model.safetensors (or its run folder), or an .onnx from export / import-onnx")):
+    """Print a model's metadata (architecture, classes, preprocessing, threshold, provenance), checked as loading checks it."""
+    from spoofguard.evaluation.evaluate import finite_json
 
-    print(json.dumps(read_metadata(bundle), indent=2))
+    if bundle.suffix.lower() == ".onnx":
+        from spoofguard.inference.onnx_model import read_onnx_metadata
+
+        meta = read_onnx_metadata(bundle)
+    else:
+        from spoofguard.inference.bundle import read_metadata
+
+        meta = read_metadata(bundle)
+    print(json.dumps(finite_json(meta), indent=2, allow_nan=False))  # ASCII: control characters in names come out escaped
 
 
 def _model_name(path: str) -> str:
@@ -792,8 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     prefer_passive_waiting()  # before torch is imported by a command
     try:
         app(args=argv, prog_name="spoofguard")
-    except SpoofguardError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except SpoofguardError as e:  # one line: control characters in the message (e.g. from a file name) shown escaped
+        print(f"error: {_text(e)}", file=sys.stderr)
         return 2
     except SystemExit as e:  # click ends every run this way, also for usage errors (status 2)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

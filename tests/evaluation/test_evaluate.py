@@ -96,7 +96,9 @@ def test_unreadable_inputs_are_left_out_and_reported(trained_run, tmp_path):
     from spoofguard.inference.detector import Detector
 
     good, bad = tmp_path / "good.png", tmp_path / "broken.png"
-    Image.fromarray(np.full((40, 40), 128, np.uint8)).save(good)
+    from tests.conftest import ridge_image
+
+    Image.fromarray(ridge_image(np.random.default_rng(0), attack=False)).save(good)  # a flat picture is "no finger" now
     bad.write_bytes(good.read_bytes()[:30])
     manifest = Manifest([Sample(str(good), "bona_fide"), Sample(str(bad), "attack", "print")])
     table, failed = ev.score_samples(Detector(trained_run.bundle), manifest)

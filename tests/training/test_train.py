@@ -149,7 +149,9 @@ def test_species_as_classes_trains_a_multiclass_bundle(tiny_dataset, tmp_path):
                    model="seed-cnn", species_as_classes=True)
     b = load_bundle(result.bundle)
     assert b.classes == ["bona_fide", "gelatine", "latex"]
-    p = Detector(b).predict(np.zeros((40, 40), np.uint8))
+    from tests.conftest import ridge_image
+
+    p = Detector(b).predict(ridge_image(np.random.default_rng(0), attack=True))  # a blank picture is "no finger": no probabilities
     assert set(p.probabilities) == set(b.classes)
     with torch.no_grad():
         assert b.model(torch.zeros(1, 1, 32, 32)).shape == (1, 3)

@@ -55,7 +55,7 @@ def score_samples(detector, manifest: Manifest, batch_size: int = 32) -> tuple[S
         results = detector.predict_batch([s.path for s in chunk], errors="collect")
         for s, r in zip(chunk, results):
             if isinstance(r, SpoofguardError):
-                failed.append((s.path, str(r)))
+                failed.append((s.path, str(r) if str(r).startswith(s.path) else f"{s.path}: {r}"))
                 continue
             if r.score is None:  # e.g. no face found: a failure to acquire, listed, never a made-up score
                 failed.append((s.path, f"{s.path}: {r.note}"))
@@ -190,17 +190,36 @@ def metrics_for(table: ScoreTable, threshold: Threshold, bootstrap: int = 1000, 
 
 
 def write_metrics_json(metrics: dict, path: str | Path) -> Path:
+    """Write ``metrics`` as valid JSON: a figure that could not be computed (NaN, infinite) is ``null``."""
     path = Path(path)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=False, default=_jsonable))
+    path.write_text(json.dumps(finite_json(metrics), indent=2, sort_keys=False, allow_nan=False))
     return path
 
 
-def _jsonable(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
+def finite_json(v):
+    """``v`` with numpy values as Python ones and every non-finite float as None: what ``json.dumps(...,
+    allow_nan=False)`` accepts (``NaN`` is not JSON)."""
+    if isinstance(v, dict):
+        return {str(k): finite_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_json(x) for x in v]
     if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(type(v).__name__)
+        return finite_json(v.tolist())
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def report_files(out: str | Path) -> list[Path]:
+    """Every file :func:`evaluate` writes into the report folder ``out`` (for the overwrite check)."""
+    from spoofguard.evaluation.report import PLOTS
+    from spoofguard.evaluation.scorefile import sidecar
+
+    out = Path(out)
+    return [out / "scores.csv", sidecar(out / "scores.csv"), out / "metrics.json", out / "report.md", out / "report.html"] + \
+        [out / name for _, name, _, _ in PLOTS]
 
 
 # -- evaluate ----------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from spoofguard.errors import SpoofguardError
+from spoofguard.inference.metadata import BUNDLE_FORMAT as FORMAT
+from spoofguard.inference.metadata import BUNDLE_FORMAT_VERSION as FORMAT_VERSION
 from spoofguard.modalities import Preprocessing
 
-FORMAT = "spoofguard.bundle"
-FORMAT_VERSION = 1
 META_KEY = "spoofguard"
 
 
@@ -175,37 +174,8 @@ def _not_a_bundle(path: Path, why: str) -> str:
 
 
 def _validate(meta: dict, where: str) -> None:
-    """Check the metadata's shape so a tampered or foreign file fails here, not deep in a model."""
+    """Check the metadata against the declared bounds (:mod:`spoofguard.inference.metadata`, the one
+    validator ONNX models go through too) so a tampered or foreign file fails here, not deep in a model."""
+    from spoofguard.inference.metadata import validate_metadata
 
-    def bad(what: str) -> SpoofguardError:
-        return SpoofguardError(f"{where}: the bundle's metadata is invalid ({what}); the file was damaged or edited.")
-
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise bad("no spoofguard format marker")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise SpoofguardError(f"{where}: bundle format version {meta.get('format_version')!r} is not supported by this spoofguard (expects {FORMAT_VERSION}).")
-    arch = meta.get("architecture")
-    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str) or not isinstance(arch.get("kwargs"), dict):
-        raise bad("architecture")
-    if arch.get("in_chans") not in (1, 3):
-        raise bad("architecture input channels")
-    classes = meta.get("classes")
-    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes) or classes[0] != "bona_fide":
-        raise bad("classes: need a list of names starting with 'bona_fide'")
-    if len(set(classes)) != len(classes):
-        raise bad("classes: duplicate names")
-    t = meta.get("threshold")
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
-        raise bad("threshold must be a number in [0, 1]")
-    if not isinstance(meta.get("preprocessing"), dict):
-        raise bad("preprocessing")
-    try:
-        pre = Preprocessing.from_dict(meta["preprocessing"])
-    except (SpoofguardError, TypeError) as e:
-        raise bad(f"preprocessing: {e}") from None
-    if pre.channels != arch["in_chans"]:
-        raise bad("preprocessing channels differ from the architecture's")
-    if not all(math.isfinite(float(v)) for v in [*pre.mean, *pre.std, pre.pixel_range]):
-        raise bad("preprocessing mean, std and pixel range must be finite numbers")
-    if not isinstance(meta.get("weights_sha256"), str):
-        raise bad("weights checksum")
+    validate_metadata(meta, where, container="safetensors")

@@ -8,7 +8,12 @@ the probability of every class.
 A capture is looked at through the bundle's views (the whole image, native-resolution fingerprint
 patches of the foreground, or a face at its context scales); the views' class probabilities are fused
 by their mean, and the prediction keeps where each view was and its score, for
-:meth:`Prediction.heatmap`. A face capture without a face gives ``verdict="no_face"`` and no score.
+:meth:`Prediction.heatmap`. A capture with nothing to look at is a result without a score, never a
+made-up one: a face capture without a face gives ``verdict="no_face"``, a fingerprint capture without
+any finger foreground (blank, flat: no ridge texture anywhere) ``verdict="no_finger"``.
+
+A score is always a finite number in [0, 1]: a model whose output is not (NaN, infinite, a
+"probability" outside [0, 1]) raises :class:`PredictionFailed` for that capture.
 
 A bundle has one model; an imported ONNX ensemble (``spoofguard import-onnx``) has several
 *members*, each with its own input contract, whose bona fide probabilities are averaged.
@@ -26,12 +31,24 @@ from spoofguard.errors import SpoofguardError
 
 BACKENDS = ("auto", "torch", "onnx")
 NO_FACE = "no_face"
+NO_FINGER = "no_finger"
+NO_RESULT = (NO_FACE, NO_FINGER)  # verdicts without a score: nothing to look at in the capture
+# the most values (views x side x side x channels) one forward pass is given: 32 views of 128 px RGB or 362 px grey fit,
+# so the usual batches run as they always did; a model file with huge views is fed fewer at a time instead of exhausting
+# memory (one 1182 px RGB view through spoofnet: 0.7 GB peak; two at once were 1.15 GB)
+RUN_VALUES = 2**22
+
+
+class PredictionFailed(SpoofguardError):
+    """The capture was read, but the model could not score it (e.g. a colour picture for a fingerprint
+    model, or a model whose output is not a finite probability). A video's frames that decode but
+    cannot be scored raise this too, so a caller can tell it from an unreadable file."""
 
 
 @dataclass
 class Prediction:
-    score: float | None  # None when there was nothing to score (no face found)
-    verdict: str  # "bona_fide" | "attack" | "no_face"
+    score: float | None  # None when there was nothing to score (no face, no finger)
+    verdict: str  # "bona_fide" | "attack" | "no_face" | "no_finger"
     threshold: float
     probabilities: dict[str, float]
     region: tuple[int, int, int, int] | None = None  # (x, y, w, h) of what was looked at
@@ -225,6 +242,15 @@ class Detector:
 
         if isinstance(image, Source):
             return image
+        if self.modality == "fingerprint" and self.preprocessing.one_view:
+            # whether there is a finger is judged at the capture's own resolution: a whole view resized to a small
+            # input averages ridges away (a 500 px print at 32 px would look flat)
+            from spoofguard.modalities.fingerprint import foreground_mask
+
+            a = self.preprocessing.decode(image)
+            src = self.preprocessing.source(a, finder=self.face_finder, precropped=self.precropped)
+            src.has_finger = bool(foreground_mask(a).any())
+            return src
         return self.preprocessing.source(image, finder=self.face_finder, precropped=self.precropped)
 
     def predict(self, image) -> Prediction:
@@ -235,8 +261,8 @@ class Detector:
         """Face models: one prediction per face found, largest first (``[]`` when there is none)."""
         src = self.source(image)
         if not self.uses_faces or not src.faces:
-            return [] if self.uses_faces else [self._predict_sources([src])[0]]
-        return self._predict_sources([src] * len(src.faces), faces=list(range(len(src.faces))))
+            return [] if self.uses_faces else [_raised(self._predict_sources([src])[0])]
+        return [_raised(p) for p in self._predict_sources([src] * len(src.faces), faces=list(range(len(src.faces))))]
 
     def predict_batch(self, images, batch_size: int = 32, errors: str = "raise") -> list:
         """Predictions for many images. ``errors="collect"`` puts the SpoofguardError of an input that
@@ -254,6 +280,8 @@ class Detector:
                     chunk.append(e)
             pending = [i for i, c in enumerate(chunk) if not isinstance(c, SpoofguardError)]
             for i, p in zip(pending, self._predict_sources([chunk[i] for i in pending], batch_size=batch_size)):
+                if isinstance(p, SpoofguardError) and errors == "raise":
+                    raise p
                 chunk[i] = p
             out.extend(chunk)
         return out
@@ -270,30 +298,74 @@ class Detector:
         arrays, in order): the first view of each frame (the largest face), ``clip_frames`` of them
         evenly spaced (repeated when there are fewer). No face in any frame: ``no_face``."""
         sources = [self.source(f) for f in frames]
-        views = [v for v in (self.preprocessing.views(src) for src in sources) if len(v.arrays)]
+        views = [v for v in (self.capture_views(src) for src in sources) if len(v.arrays)]
         if not views:
             return self._no_face(self.preprocessing.views(sources[0]), sources[0]) if sources else \
-                Prediction(None, NO_FACE, self.threshold, {}, note="no frames")
-        return self._result(clip_of(views, self.preprocessing.clip_frames), None, sources[0])
+                Prediction(None, self.no_result, self.threshold, {}, note="no frames")
+        return _raised(self._result(clip_of(views, self.preprocessing.clip_frames), None, sources[0]))
 
-    def _predict_sources(self, sources: list, faces: list[int] | None = None, batch_size: int = 32) -> list[Prediction]:
+    @property
+    def no_result(self) -> str:
+        """The verdict of a capture with nothing to look at: ``no_finger`` (fingerprint models) or ``no_face``."""
+        return NO_FINGER if self.modality == "fingerprint" else NO_FACE
+
+    def capture_views(self, src, face: int = 0, member=None):
+        """The views of a decoded capture (``member``: that member's preprocessing; default the first).
+        No face, or no finger foreground at all (fingerprint models): no views, region None."""
+        pre = (member or self.members[0]).preprocessing
+        views = pre.views(src, face=face)
+        if self.modality == "fingerprint" and len(views.arrays) and not _has_finger(src):
+            from spoofguard.modalities import Views
+
+            return Views(views.arrays[:0], [], 0, None, views.shape)
+        return views
+
+    def _predict_sources(self, sources: list, faces: list[int] | None = None, batch_size: int = 32) -> list:
+        """A Prediction (or the PredictionFailed of that capture) per source. Views are cut and run a
+        group of captures at a time, a group holding at most about RUN_VALUES x 4 values: memory stays
+        bounded whatever the views' size."""
         faces = faces or [0] * len(sources)
-        views = [[m.preprocessing.views(src, face=f) for m in self.members] for src, f in zip(sources, faces)]
-        if self.is_temporal:  # a still capture: its one view repeated as a clip
-            views = [[clip_of([v[0]], self.preprocessing.clip_frames)] if len(v[0].arrays) else v for v in views]
-        probs = run_views(self.runner, [v for v in views if len(v[0].arrays)], batch_size)
-        out, k = [], 0
-        for src, v in zip(sources, views):
-            if len(v[0].arrays):
-                out.append(self._result(v[0], probs[k], src))
-                k += 1
-            else:
-                out.append(self._no_face(v[0], src))
+        out: list = []
+        group: list = []
+        held = 0
+
+        def flush():
+            probs = run_views(self.runner, [v for _, v in group if len(v[0].arrays)], batch_size)
+            k = 0
+            for src, v in group:
+                if len(v[0].arrays):
+                    out.append(self._result(v[0], probs[k], src))
+                    k += 1
+                else:
+                    out.append(self._no_face(v[0], src))
+            group.clear()
+
+        for src, f in zip(sources, faces):
+            v = [self.capture_views(src, face=f, member=m) for m in self.members]
+            if self.is_temporal and len(v[0].arrays):  # a still capture: its one view repeated as a clip
+                v = [clip_of([v[0]], self.preprocessing.clip_frames)]
+            size = sum(int(x.arrays.size) for x in v)
+            if group and held + size > 4 * RUN_VALUES:
+                flush()
+                held = 0
+            group.append((src, v))
+            held += size
+        if group:
+            flush()
         return out
 
-    def _result(self, views, probs: np.ndarray | None = None, src=None) -> Prediction:
+    def _result(self, views, probs: np.ndarray | None = None, src=None):
+        """The Prediction of one capture's views, or PredictionFailed when the model's output for them
+        is not a finite probability (returned, not raised: the other captures of a batch still count)."""
         if probs is None:  # a clip prepared by clip_of: run it
             probs = run_views(self.runner, [views])[0]
+        probs = np.asarray(probs)
+        if probs.size == 0 or not np.isfinite(probs).all() or probs.min() < -1e-4 or probs.max() > 1 + 1e-4:
+            bad = "NaN or infinite" if probs.size and not np.isfinite(probs).all() else "outside [0, 1]"
+            return PredictionFailed(f"the model's output for this capture is {bad}, not a probability; the model file "
+                                    f"{Path(self.path).name} is broken (retrain or re-export it).")
+        if probs.min() < 0 or probs.max() > 1:  # rounding of an imported model's probabilities
+            probs = np.clip(probs, 0.0, 1.0)
         fused = fuse(probs)
         score = float(fused[0])
         return Prediction(
@@ -311,6 +383,10 @@ class Detector:
         )
 
     def _no_face(self, views, src) -> Prediction:
+        """The result of a capture with nothing to look at: no face (face models), no finger (fingerprint models)."""
+        if self.modality == "fingerprint":
+            return Prediction(score=None, verdict=NO_FINGER, threshold=self.threshold, probabilities={}, region=None, views=0,
+                              image_shape=tuple(views.shape), note="no finger found (no ridge texture anywhere: a blank or flat capture)")
         grey = src.array is not None and _is_grey(src.array)
         note = "no face found" + (" (the input is a grey picture: is it a fingerprint? this is a face model)" if grey else "")
         return Prediction(score=None, verdict=NO_FACE, threshold=self.threshold, probabilities={}, region=None, views=0,
@@ -326,6 +402,24 @@ def clip_of(views: list, frames: int):
     first = views[pick[0]]
     clip = np.stack([views[i].arrays[0] for i in pick])[None]
     return Views(clip, first.corners[:1], first.size, first.region, first.shape)
+
+
+def _raised(p):
+    """``p``, raising it when it is an error (the single-capture calls raise, batches collect)."""
+    if isinstance(p, SpoofguardError):
+        raise p
+    return p
+
+
+def _has_finger(src) -> bool:
+    """Whether a decoded fingerprint capture shows any finger foreground (ridge texture) at all."""
+    from spoofguard.modalities.fingerprint import foreground_mask
+
+    known = getattr(src, "has_finger", None)  # set by Detector.source from the capture at its own resolution
+    if known is not None:
+        return known
+    mask = src.mask if src.mask is not None else foreground_mask(src.array) if src.array is not None else None
+    return mask is None or bool(mask.any())
 
 
 def _is_grey(a: np.ndarray) -> bool:
@@ -354,6 +448,8 @@ def run_views(runner, views: list, batch_size: int = 32) -> list[np.ndarray]:
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
         raise SpoofguardError("the members of this ensemble cut different numbers of views; each member needs exactly one face scale.")
-    probs = np.concatenate([runner([a[start : start + batch_size] for a in arrays]) for start in range(0, n, batch_size)])
+    per_view = max(1, sum(int(a[0].size) for a in arrays))
+    step = max(1, min(batch_size, RUN_VALUES // per_view))  # huge views: fewer per forward pass
+    probs = np.concatenate([runner([a[start : start + step] for a in arrays]) for start in range(0, n, step)])
     bounds = np.cumsum([0] + [len(v[0].arrays) for v in per_member])
     return [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]

@@ -27,9 +27,7 @@ from torch import nn
 
 from spoofguard.errors import SpoofguardError
 from spoofguard.inference.detector import ensemble_probabilities
-
-ENSEMBLE = "ensemble"
-MAX_MEMBERS = 8
+from spoofguard.inference.metadata import ENSEMBLE, MAX_MEMBERS  # noqa: F401  (the validator's bounds)
 
 # Silent-Face's published input contract (examples/silent-face.yaml, ../shared/peers/README.md)
 SILENT_FACE = (("minifasnet-v2", "2.7_80x80_MiniFASNetV2.pth", 2.7), ("minifasnet-v1se", "4_0_0_80x80_MiniFASNetV1SE.pth", 4.0))

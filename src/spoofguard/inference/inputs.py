@@ -68,6 +68,12 @@ def expand_inputs(args: list, per_folder: int | None = None, videos: bool = True
     return unique, problems
 
 
+def naming(path, error) -> str:
+    """The error's message, starting with the input it is about (most already do)."""
+    text = str(error)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
+
+
 def predict_inputs(detector, files: list[Path], all_faces: bool = False, max_frames: int | None = 32, every: int | None = None,
                    aggregate: str = "mean", batch_size: int = 32):
     """Yield an :class:`InputResult` per file (images in batches, videos one by one), in order."""
@@ -75,7 +81,7 @@ def predict_inputs(detector, files: list[Path], all_faces: bool = False, max_fra
 
     def flush():
         for p, r in zip(pending, detector.predict_batch([str(q) for q in pending], batch_size=batch_size, errors="collect")):
-            yield InputResult(str(p), "image", error=str(r)) if isinstance(r, SpoofguardError) else InputResult(str(p), "image", r)
+            yield InputResult(str(p), "image", error=naming(p, r)) if isinstance(r, SpoofguardError) else InputResult(str(p), "image", r)
         pending.clear()
 
     for f in files:
@@ -84,15 +90,15 @@ def predict_inputs(detector, files: list[Path], all_faces: bool = False, max_fra
             try:
                 yield InputResult(str(f), "video", detector.predict_video(f, max_frames=max_frames, every=every, aggregate=aggregate))
             except SpoofguardError as e:
-                yield InputResult(str(f), "video", error=str(e))
+                yield InputResult(str(f), "video", error=naming(f, e))
         elif all_faces and detector.uses_faces:
             yield from flush()
             try:
                 src = detector.source(str(f))  # decoded and searched for faces once
+                preds = detector.predict_faces(src)
             except SpoofguardError as e:
-                yield InputResult(str(f), "image", error=str(e))
+                yield InputResult(str(f), "image", error=naming(f, e))
                 continue
-            preds = detector.predict_faces(src)
             if not preds:
                 yield InputResult(str(f), "image", detector.predict(src))  # the no-face result
             for i, p in enumerate(preds):

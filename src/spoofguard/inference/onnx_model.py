@@ -86,36 +86,52 @@ def _session(data: bytes | str):
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def load_onnx(path: str | os.PathLike):
-    """``(onnxruntime session, metadata)`` of a model exported by spoofguard; anything else is refused."""
+def _read_proto(path: Path):
     import onnx
 
-    path = Path(path)
     if not path.is_file():
         raise SpoofguardError(f"{path}: no such file.")
     try:
-        proto = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and friends
         raise SpoofguardError(f"{path} is not a readable ONNX model ({type(e).__name__}).") from None
+
+
+def _metadata_of(proto, path: Path) -> dict:
+    """The spoofguard metadata embedded in an ONNX model, checked by the validator bundles go through."""
+    from spoofguard.inference.metadata import validate_metadata
+
     props = {p.key: p.value for p in proto.metadata_props}
     if META_KEY not in props:
         raise SpoofguardError(f"{path} is an ONNX model without spoofguard metadata (classes, preprocessing, threshold); "
-                              "a third-party model needs a spec saying how to feed it.")
+                              "a third-party model needs a spec saying how to feed it (`spoofguard import-onnx`).")
     try:
         meta = json.loads(props[META_KEY])
-        from spoofguard.modalities import Preprocessing
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise SpoofguardError(f"{path}: its spoofguard metadata is damaged (not valid JSON: {str(e)[:100]}).") from None
+    return validate_metadata(meta, str(path), container="onnx")
 
-        Preprocessing.from_dict(meta["preprocessing"])
-        if len(meta["classes"]) < 2 or not np.isfinite(float(meta["threshold"])):
-            raise ValueError
-    except SpoofguardError:
-        raise
-    except Exception:
-        raise SpoofguardError(f"{path}: its spoofguard metadata is damaged (classes, preprocessing or threshold unreadable).") from None
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict:
+    """The spoofguard metadata of an exported or imported ``.onnx``, validated, without opening a session."""
+    path = Path(path)
+    return _metadata_of(_read_proto(path), path)
+
+
+def load_onnx(path: str | os.PathLike):
+    """``(onnxruntime session, metadata)`` of a model exported by spoofguard; anything else is refused.
+    The metadata is validated before the graph is opened, and the graph against the metadata after
+    (the inputs and outputs it names exist, with the shapes its preprocessing feeds)."""
+    from spoofguard.inference.metadata import check_graph
+
+    path = Path(path)
+    proto = _read_proto(path)
+    meta = _metadata_of(proto, path)
     try:
         session = _session(proto.SerializeToString())
     except Exception as e:
         raise SpoofguardError(f"{path}: onnxruntime cannot run this model ({str(e).splitlines()[0][:200]}).") from None
+    check_graph(meta, session, str(path))
     return session, meta
 
 
@@ -148,9 +164,10 @@ def parity(bundle_path: str | os.PathLike, onnx_path: str | os.PathLike, images:
     d_random = float(np.abs(torch_det.runner(arrays)[:, 0] - onnx_det.runner(arrays)[:, 0]).max())
     d_real, n_real = None, 0
     if images:
-        a = [p for p in torch_det.predict_batch(images, errors="collect") if not isinstance(p, SpoofguardError)]
-        b = [p for p in onnx_det.predict_batch(images, errors="collect") if not isinstance(p, SpoofguardError)]
-        if a:
-            d_real = float(max(abs(x.score - y.score) for x, y in zip(a, b)))
-            n_real = len(a)
+        both = zip(torch_det.predict_batch(images, errors="collect"), onnx_det.predict_batch(images, errors="collect"))
+        pairs = [(x.score, y.score) for x, y in both  # errors and captures without a face or finger have no score
+                 if not isinstance(x, SpoofguardError) and not isinstance(y, SpoofguardError) and x.score is not None and y.score is not None]
+        if pairs:
+            d_real = float(max(abs(x - y) for x, y in pairs))
+            n_real = len(pairs)
     return Parity(d_random, d_real, n_random, n_real)

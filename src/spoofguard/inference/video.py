@@ -2,8 +2,11 @@
 
 Frames are sampled evenly over the video (or every N-th), each goes through the bundle's modality
 pipeline (face models: the largest face of the frame), and the video's score is an aggregate of the
-scored frames (the mean by default). Frames without a face are reported, not scored; a video in
-which no frame shows a face has no score (``verdict="no_face"``).
+scored frames (the mean by default). Frames without a face (fingerprint models: without a finger) are
+reported, not scored; a video in which no frame shows one has no score (``verdict="no_face"``, or
+``"no_finger"``). Frames that decode but that the model cannot score (a colour video for a fingerprint
+model, a broken model) raise :class:`~spoofguard.inference.detector.PredictionFailed`, which a caller
+can tell from a video that cannot be read.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class FramePrediction:
 @dataclass
 class VideoPrediction:
     score: float | None
-    verdict: str  # "bona_fide" | "attack" | "no_face"
+    verdict: str  # "bona_fide" | "attack" | "no_face" | "no_finger"
     threshold: float
     probabilities: dict[str, float]
     aggregate: str
@@ -54,18 +57,18 @@ class VideoPrediction:
 def _clip_predictions(detector, frames) -> list:
     """Temporal models: the sampled frames with a face, in consecutive clips of ``clip_frames``; every
     frame carries its clip's prediction (frames without a face their own no-face result)."""
-    from spoofguard.inference.detector import clip_of
+    from spoofguard.inference.detector import _raised, clip_of
 
     t = detector.preprocessing.clip_frames
     sources = [detector.source(f.rgb) for f in frames]
-    views = [detector.preprocessing.views(src) for src in sources]
+    views = [detector.capture_views(src) for src in sources]
     with_face = [i for i, v in enumerate(views) if len(v.arrays)]
     preds: list = [detector._no_face(v, src) for v, src in zip(views, sources)]
     chunks = [with_face[k : k + t] for k in range(0, len(with_face), t)]
     if len(chunks) > 1 and len(chunks[-1]) < t // 2:  # a short tail joins the clip before it
         chunks[-2] += chunks.pop()
     for chunk in chunks:
-        p = detector._result(clip_of([views[i] for i in chunk], t), None, sources[chunk[0]])
+        p = _raised(detector._result(clip_of([views[i] for i in chunk], t), None, sources[chunk[0]]))
         for i in chunk:
             preds[i] = p
     return preds
@@ -89,17 +92,26 @@ def _check_aggregate(aggregate: str) -> None:
 def predict_frames(detector, frames: list, info, aggregate: str = "mean") -> VideoPrediction:
     """The :class:`VideoPrediction` for ``frames`` already decoded from a video whose header is ``info``
     (:func:`spoofguard.modalities.video.read_video`)."""
+    from spoofguard.inference.detector import PredictionFailed
+
     _check_aggregate(aggregate)
-    preds = _clip_predictions(detector, frames) if detector.is_temporal else detector.predict_batch([f.rgb for f in frames])
+    try:
+        preds = _clip_predictions(detector, frames) if detector.is_temporal else detector.predict_batch([f.rgb for f in frames])
+    except PredictionFailed:
+        raise
+    except SpoofguardError as e:  # the frames decoded: what failed is scoring them (e.g. colour frames for a fingerprint model)
+        raise PredictionFailed(f"frames of the video cannot be scored: {e}") from None
     per_frame = [FramePrediction(f.index, round(f.time_s, 4), p.score, p.verdict, p.region) for f, p in zip(frames, preds)]
     scored = [p for p in preds if p.score is not None]
     missing = [f.index for f, p in zip(frames, preds) if p.score is None]
     common = dict(threshold=detector.threshold, aggregate=aggregate, frames=per_frame, frames_without_face=missing,
                   video_frames=info.frames, fps=info.fps)
     if not scored:
-        return VideoPrediction(None, "no_face", probabilities={}, note=f"no face in any of the {len(frames)} sampled frame(s)", **common)
+        what = "finger" if detector.no_result == "no_finger" else "face"
+        return VideoPrediction(None, detector.no_result, probabilities={}, note=f"no {what} in any of the {len(frames)} sampled frame(s)",
+                               **common)
     combine = AGGREGATES[aggregate]
     probs = {c: float(combine([p.probabilities[c] for p in scored])) for c in detector.classes}
     score = float(combine([p.score for p in scored]))
-    note = f"{len(missing)} of {len(frames)} sampled frame(s) without a face" if missing else ""
+    note = f"{len(missing)} of {len(frames)} sampled frame(s) without a {'finger' if detector.no_result == 'no_finger' else 'face'}" if missing else ""
     return VideoPrediction(score, "bona_fide" if score >= detector.threshold else "attack", probabilities=probs, note=note, **common)

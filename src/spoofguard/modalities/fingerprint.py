@@ -16,6 +16,9 @@ trained and used on identical inputs.
 4. :func:`patch_heatmap`: per-pixel average of the scores of the patches covering it (NaN where no
    patch looked), to show which regions look artificial.
 
+A capture whose mask is empty (blank, flat: no ridge texture anywhere) shows no finger: the detector
+gives it ``verdict="no_finger"`` and no score, never the score of a patch of background.
+
 Images smaller than a patch are padded with their border colour (edge replication) up to it.
 """
 
@@ -70,17 +73,19 @@ def patch_grid(mask: np.ndarray, size: int, stride: int, min_foreground: float =
                max_patches: int = 64) -> list[tuple[int, int]]:
     """Top-left corners ``(y, x)`` of the patches to score (see the module docstring)."""
     h, w = mask.shape
-    ys = _positions(h, size, stride)
-    xs = _positions(w, size, stride)
+    ys = np.asarray(_positions(h, size, stride))
+    xs = np.asarray(_positions(w, size, stride))
     cover = _coverage(mask, size)
-    corners = [(y, x) for y in ys for x in xs if cover[y, x] >= min_foreground]
-    if not corners:
+    # the grid's qualifying positions in row-major order, as arrays: a stride of 1 on a large capture is millions of
+    # positions, which a Python list of tuples turned into seconds and gigabytes; only the kept corners become tuples
+    iy, ix = np.nonzero(cover[np.ix_(ys, xs)] >= min_foreground)
+    if not len(iy):
         y, x = np.unravel_index(int(np.argmax(cover)), cover.shape)
-        corners = [(int(y), int(x))]
-    if len(corners) > max_patches:
-        keep = np.linspace(0, len(corners) - 1, max_patches).round().astype(int)
-        corners = [corners[i] for i in keep]
-    return corners
+        return [(int(y), int(x))]
+    if len(iy) > max_patches:
+        keep = np.linspace(0, len(iy) - 1, max_patches).round().astype(int)
+        iy, ix = iy[keep], ix[keep]
+    return [(int(ys[a]), int(xs[b])) for a, b in zip(iy, ix)]
 
 
 def _positions(length: int, size: int, stride: int) -> list[int]:

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from spoofguard.errors import SpoofguardError
-from spoofguard.models.registry import register_model
+from spoofguard.models.registry import Float, Int, register_model
 
 # Mid (expanded) widths of the "expand -> depthwise -> project" blocks, per stage, from upstream's
 # keep_dict ("1.8M" = V1, "1.8M_" = V2). The block input/output widths are fixed: 32 after the stem,
@@ -194,7 +194,11 @@ class MiniFASNet(nn.Module):
 
 # Info shared by the four registrations: face models, fed raw 0..255 pixels (BGR for the published weights).
 _INFO = dict(face_only=True, input_contract={"mean": 0.0, "std": 1.0, "pixel_range": 255.0},
-             channel_order_of_published_weights="bgr", upstream="minivision-ai/Silent-Face-Anti-Spoofing")
+             channel_order_of_published_weights="bgr", upstream="minivision-ai/Silent-Face-Anti-Spoofing",
+             bounds={"input_size": Int(MIN_INPUT_SIZE, 512), "drop": Float(0.0, 0.99)},
+             # fine-tuning (--init) keeps the stem and the first 7 stages as published (weights and batch-norm statistics)
+             # and trains conv_6 onwards: on NUAA it kept the other camera and simulated attacks better (docs/benchmarks.md)
+             fine_tune_freeze=8)
 
 
 @register_model("minifasnet-v1", default_input_size=80, upstream_name="MiniFASNetV1", **_INFO)

@@ -9,12 +9,21 @@ calls the builder and records on the module everything needed to rebuild it from
 
 so ``create_model(model.arch_name, classes=..., in_chans=..., **model.arch_kwargs)`` gives a module
 with the same state_dict keys and shapes.
+
+Every builder option declares its **bounds** with its registration (``bounds={"width": Float(0.05, 4.0),
+"depth": Int(1, 11)}``): the type and range a value may take. A model file is untrusted input, and its
+metadata names the options the model is rebuilt with, so :func:`check_kwargs` (called by
+:func:`create_model`, and by the bundle validator before anything is built) refuses a value out of
+bounds with one line instead of letting ``width=1e4`` reach the allocator. A new model must declare a
+bound for each of its options, or registering it fails.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from torch import nn
@@ -23,11 +32,49 @@ from spoofguard.errors import SpoofguardError
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _INFO: dict[str, dict[str, Any]] = {}
+_BOUNDS: dict[str, dict[str, "Bound"]] = {}
 _RESERVED = ("classes", "in_chans")
 
 
-def register_model(name: str, *, default_input_size: int, **info: Any) -> Callable:
-    """Decorator registering ``builder`` under ``name``; ``info`` is extra metadata for model_info()."""
+@dataclass(frozen=True)
+class Bound:
+    """The values one builder option may take: ``kind`` "int" | "float" | "bool", in ``[low, high]``."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of bounds (None when it is fine)."""
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.kind == "int" and not isinstance(value, int)):
+            return f"must be {'a whole number' if self.kind == 'int' else 'a number'}, not {value!r}"
+        if not math.isfinite(value) or (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            return f"must lie in [{self.low:g}, {self.high:g}], not {value!r}"
+        return None
+
+    def describe(self) -> str:
+        return "true | false" if self.kind == "bool" else f"{self.kind} in [{self.low:g}, {self.high:g}]"
+
+
+def Int(low: int, high: int) -> Bound:
+    """A whole-number option in ``[low, high]``."""
+    return Bound("int", low, high)
+
+
+def Float(low: float, high: float) -> Bound:
+    """A numeric option in ``[low, high]`` (whole numbers are accepted too)."""
+    return Bound("float", low, high)
+
+
+def Bool() -> Bound:
+    return Bound("bool")
+
+
+def register_model(name: str, *, default_input_size: int, bounds: dict[str, Bound] | None = None, **info: Any) -> Callable:
+    """Decorator registering ``builder`` under ``name``; ``bounds`` gives every option's :class:`Bound`
+    (required for each option the builder takes); ``info`` is extra metadata for model_info()."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
@@ -35,8 +82,18 @@ def register_model(name: str, *, default_input_size: int, **info: Any) -> Callab
         params = list(inspect.signature(builder).parameters)
         if params[:2] != list(_RESERVED):
             raise ValueError(f"builder for {name!r} must take (classes, in_chans=3, ...), got {params}")
+        declared = dict(bounds or {})
+        missing, extra = sorted(set(params[2:]) - set(declared)), sorted(set(declared) - set(params[2:]))
+        if missing or extra:
+            raise ValueError(f"model {name!r} must declare bounds=... for exactly its options; "
+                             f"missing {missing or 'none'}, not options {extra or 'none'}")
+        for option, bound in declared.items():
+            default = inspect.signature(builder).parameters[option].default
+            if not isinstance(bound, Bound) or bound.problem(default) is not None:
+                raise ValueError(f"model {name!r}: the bound of {option!r} must be a Bound that admits its default {default!r}")
         doc = inspect.getdoc(builder) or ""
         _BUILDERS[name] = builder
+        _BOUNDS[name] = declared
         _INFO[name] = {
             "name": name,
             "default_input_size": int(default_input_size),
@@ -70,6 +127,27 @@ def model_info(name: str) -> dict[str, Any]:
     return {**_INFO[name], "kwargs": kwargs}
 
 
+def model_bounds(name: str) -> dict[str, Bound]:
+    """The declared :class:`Bound` of each of model ``name``'s options."""
+    _builder(name)
+    return dict(_BOUNDS[name])
+
+
+def check_kwargs(name: str, kwargs: dict, where: str = "") -> None:
+    """Refuse options model ``name`` does not have, and values outside their declared bounds."""
+    _builder(name)
+    if not isinstance(kwargs, dict):
+        raise SpoofguardError(f"{where}options of model {name!r} must be a mapping, not {type(kwargs).__name__}")
+    bounds = _BOUNDS[name]
+    unknown = sorted(str(k) for k in set(kwargs) - set(bounds))
+    if unknown:
+        raise SpoofguardError(f"{where}model {name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(bounds) or 'none'}")
+    for option, value in kwargs.items():
+        why = bounds[option].problem(value)
+        if why:
+            raise SpoofguardError(f"{where}model {name!r}: option {option} {why}")
+
+
 def create_model(name: str, classes: Sequence[str], in_chans: int = 3, **kwargs: Any) -> nn.Module:
     """Build model ``name`` for ``classes`` (class names, >= 2) and ``in_chans`` input channels."""
     builder = _builder(name)
@@ -84,12 +162,7 @@ def create_model(name: str, classes: Sequence[str], in_chans: int = 3, **kwargs:
         raise SpoofguardError(f"in_chans must be a positive integer, got {in_chans!r}")
 
     signature = inspect.signature(builder)
-    known = [p for p in signature.parameters if p not in _RESERVED]
-    unknown = sorted(set(kwargs) - set(known))
-    if unknown:
-        raise SpoofguardError(
-            f"model {name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(known)}"
-        )
+    check_kwargs(name, kwargs)  # unknown options and values out of their declared bounds, before anything is built
     bound = signature.bind(classes, in_chans, **kwargs)
     bound.apply_defaults()
     arch_kwargs = {k: v for k, v in bound.arguments.items() if k not in _RESERVED}

@@ -18,7 +18,7 @@ from torch import nn
 
 from spoofguard.errors import SpoofguardError
 from spoofguard.models.layers import init_weights
-from spoofguard.models.registry import register_model
+from spoofguard.models.registry import Int, register_model
 
 
 class SeedCNN(nn.Module):
@@ -50,7 +50,8 @@ class SeedCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model("seed-cnn", default_input_size=256)
+# the dense layer grows with input_size^2 x hidden: at the bounds 67 M parameters (268 MB)
+@register_model("seed-cnn", default_input_size=256, bounds={"input_size": Int(32, 512), "hidden": Int(1, 1024)})
 def seed_cnn(classes, in_chans=3, input_size=256, hidden=256):
     """Classic 3-conv fake-fingerprint baseline (LivDet era); fixed input size, ~4.2 M params at 256."""
     return SeedCNN(len(classes), in_chans, input_size=input_size, hidden=hidden)

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from spoofguard.models.padnet import PadNet
-from spoofguard.models.registry import register_model
+from spoofguard.models.padnet import BOUNDS as PADNET_BOUNDS
+from spoofguard.models.registry import Float, Int, register_model
 
 
 class Siamese(nn.Module):
@@ -110,7 +111,13 @@ class Siamese(nn.Module):
         return model
 
 
-@register_model("siamese", default_input_size=128, fingerprint_crop="patches", fingerprint_patch_size=96, species_classes=True)
+# prototypes: enrolment appends one per example set; 4096 x embed_dim 2048 is 32 MB
+BOUNDS = {"embed_dim": Int(2, 2048), "width": PADNET_BOUNDS["width"], "theta": PADNET_BOUNDS["theta"], "depth": PADNET_BOUNDS["depth"],
+          "scale": Float(0.001, 1000.0), "margin": Float(0.0, 0.99), "prototypes": Int(0, 4096)}
+
+
+@register_model("siamese", default_input_size=128, fingerprint_crop="patches", fingerprint_patch_size=96, species_classes=True,
+                bounds=BOUNDS)
 def siamese(classes, in_chans=3, embed_dim=128, width=1.0, theta=0.7, depth=5, scale=16.0, margin=0.25, prototypes=0):
     """padnet embedding + class prototypes (metric learning, CosFace); new species by enrolment, no retraining."""
     return Siamese(len(classes), in_chans, embed_dim=int(embed_dim), width=float(width), theta=float(theta), depth=int(depth),

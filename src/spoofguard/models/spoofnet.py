@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from spoofguard.models.layers import init_weights
-from spoofguard.models.registry import register_model
+from spoofguard.models.registry import Float, register_model
 
 
 def vgg_block(in_chans: int, out_chans: int, drop2d: float) -> nn.Sequential:
@@ -45,7 +45,7 @@ class SpoofNet(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
-@register_model("spoofnet", default_input_size=224)
+@register_model("spoofnet", default_input_size=224, bounds={"drop2d": Float(0.0, 1.0), "drop": Float(0.0, 1.0)})
 def spoofnet(classes, in_chans=3, drop2d=0.1, drop=0.3):
     """VGG-style 5-block CNN with an MLP head; 4.88 M params, heavy on CPU (default input 224)."""
     return SpoofNet(len(classes), in_chans, drop2d=drop2d, drop=drop)

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from spoofguard.models.padnet import PadNet
-from spoofguard.models.registry import register_model
+from spoofguard.models.padnet import BOUNDS as PADNET_BOUNDS
+from spoofguard.models.registry import Int, register_model
 
 
 class Temporal(nn.Module):
@@ -48,7 +49,8 @@ class Temporal(nn.Module):
         return model
 
 
-@register_model("temporal", default_input_size=96, clip_frames=8)
+@register_model("temporal", default_input_size=96, clip_frames=8,
+                bounds={**PADNET_BOUNDS, "frames": Int(2, 64), "hidden": Int(1, 2048)})
 def temporal(classes, in_chans=3, frames=8, hidden=128, width=1.0, theta=0.7, depth=5, drop=0.2):
     """padnet features per frame -> GRU over a clip of frames (videos); trained on data with video_id."""
     return Temporal(len(classes), in_chans, frames=int(frames), hidden=int(hidden), width=float(width), theta=float(theta),

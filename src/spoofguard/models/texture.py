@@ -237,7 +237,7 @@ class Texture(nn.Module):
             getattr(self, name).copy_(t)
 
 
-@register_model("texture", default_input_size=400, fingerprint_crop="native", fitted=True,
+@register_model("texture", default_input_size=400, fingerprint_crop="native", fitted=True, bounds={},
                 input_contract={"mean": 0.0, "std": 1.0, "pixel_range": 255.0})
 def texture(classes, in_chans=3):
     """Multi-scale LBP + LPQ + WLD histograms of the finger, logistic regression; fitted in seconds, no gradient training."""

@@ -46,7 +46,16 @@ MONITORS = {"dev_loss": "min", "dev_eer": "min", "dev_acc": "max"}
 # what `train` uses when no --model is given: per modality, the configuration cross-validation shows best
 # (docs/benchmarks.md, "Choosing the fingerprint default")
 DEFAULT_MODELS = {"fingerprint": "texture", "face": "padnet"}
+EPOCHS = 20
+FINE_TUNE_EPOCHS = 10  # --init without --epochs (NUAA from silent-face: 10 epochs with frozen early layers, docs/benchmarks.md)
 FINE_TUNE_LR_FACTOR = 0.01  # --init without --lr: the recipe's learning rate times this (NUAA from silent-face: 0.01 kept its generalisation, 0.1 lost it; docs/benchmarks.md)
+
+
+def _model_info_or_empty(name: str) -> dict:
+    try:
+        return model_info(name)
+    except (KeyError, SpoofguardError):  # an unknown model is refused with its own message by validate()
+        return {}
 
 
 def default_model(modality: str) -> str:
@@ -65,7 +74,7 @@ def default_start(modality: str) -> tuple[str, str | None, str]:
         if is_pulled(FACE_DEFAULT_INIT):
             return init_architecture(FACE_DEFAULT_INIT), FACE_DEFAULT_INIT, (
                 f"note: starting from the published {FACE_DEFAULT_INIT} weights in the cache (fine-tuning its MiniFASNetV2 with its "
-                "input contract); --model padnet trains from scratch instead")
+                f"input contract, early layers frozen, {FINE_TUNE_EPOCHS} epochs); --model padnet trains from scratch instead")
         return default_model(modality), None, (
             f"note: training padnet from scratch; the better default fine-tunes published weights: "
             f"`spoofguard models pull {FACE_DEFAULT_INIT}` (offline: --from DIR), then train again")
@@ -78,7 +87,7 @@ class TrainConfig:
     out: str
     modality: str = "fingerprint"
     model: str | None = None  # None = the modality's default (DEFAULT_MODELS)
-    epochs: int = 20
+    epochs: int | None = None  # None: 20, or FINE_TUNE_EPOCHS when fine-tuning (--init)
     batch_size: int | None = None
     lr: float | None = None
     input_size: int | None = None
@@ -99,7 +108,7 @@ class TrainConfig:
     augment: str = "default"  # "default" | "none"
     attack_simulation: float = 0.0  # faces: probability of turning a bona fide sample into a simulated attack
     attack_species: list[str] | None = None  # faces: which simulated species (print, replay, cutout); None = all
-    freeze: int = 0  # leading blocks of the network kept as they start (weights and batch-norm statistics)
+    freeze: int | None = None  # leading blocks kept as they start (weights, batch-norm statistics); None: the model's fine_tune_freeze with --init, else 0
     l2_init: float = 0.0  # L2-SP: weight of the pull of every trained weight towards its starting value (with --init)
     monitor: str = "dev_loss"
     patience: int = 10
@@ -118,6 +127,10 @@ class TrainConfig:
             self.model = init_architecture(self.init)
         elif self.model is None:
             self.model, self.init, self.default_note = default_start(self.modality)
+        if self.epochs is None:
+            self.epochs = FINE_TUNE_EPOCHS if self.init else EPOCHS
+        if self.freeze is None:
+            self.freeze = int(_model_info_or_empty(self.model).get("fine_tune_freeze", 0)) if self.init else 0
 
 
 @dataclass
@@ -230,17 +243,45 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True, **
     unknown = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
     if unknown:
         raise SpoofguardError(f"unknown training setting(s) {unknown}.")
+    foreign = sorted(set(stored) - set(TrainConfig.__dataclass_fields__))
+    if foreign:
+        raise SpoofguardError(f"{out / run_folder.CONFIG} holds unknown training setting(s) {foreign}; it was edited, or the run is "
+                              "from another spoofguard version. Start a new run in another --out.")
+    data_now = settings.get("data")
+    if data_now is not None and isinstance(stored.get("data"), str) and not Path(stored["data"]).exists() and Path(data_now).exists():
+        # the run's data is not where config.json says, seen from here (a relative path typed in another folder, or the
+        # data moved with the run): the data named now stands for it
+        print(f"note: the run's data {stored['data']!r} is not found from here; continuing with --data {data_now}")
+        stored["data"] = data_now
     differ = {k: (stored.get(k), v) for k, v in settings.items()
               if k not in RESUME_MAY_CHANGE and k != "out" and not _same_setting(k, stored.get(k), v)}
     if differ:
         listed = "; ".join(f"{k}: run {was!r}, now {now!r}" for k, (was, now) in sorted(differ.items()))
         raise SpoofguardError(f"--resume continues {out} with the settings it started with (config.json), and these differ: {listed}. "
                               f"Drop them (only {', '.join(RESUME_MAY_CHANGE[:-1])} may change), or start a new run in another --out.")
+    if isinstance(stored.get("data"), str) and not Path(stored["data"]).exists():
+        raise SpoofguardError(f"the run's data {stored['data']!r} (config.json) is not found from {Path.cwd()}: resume from the folder "
+                              "the run was started in, or pass --data with where the data is now.")
     stored.update({k: v for k, v in settings.items() if k in RESUME_MAY_CHANGE})
     if epochs is not None:
         stored["epochs"] = epochs
     stored["progress"] = progress
-    return _train(TrainConfig(**stored), resuming=True)
+    # the run folder is the one given, whatever config.json recorded: a copied or moved run writes only into itself
+    stored["out"] = str(out)
+    try:
+        cfg = TrainConfig(**stored)
+    except (TypeError, ValueError) as e:
+        raise SpoofguardError(f"{out / run_folder.CONFIG} cannot be resumed: {e}.") from None
+    if run_folder.is_global_zero():
+        run_folder.adopt_checkpoint(out)  # refused when damaged or not ours; its recorded paths repointed into out
+    try:
+        return _train(cfg, resuming=True)
+    except (RuntimeError, KeyError) as e:  # Lightning restoring a checkpoint that does not fit this run's model
+        text = str(e)
+        if "state_dict" not in text and "size mismatch" not in text and "checkpoint" not in text.lower():
+            raise
+        raise SpoofguardError(f"{out / run_folder.LAST_CKPT} does not fit the run's model ({text.splitlines()[0][:200]}); "
+                              "it was damaged or replaced. Start a new run.") from None
 
 
 def _same_setting(name: str, stored, given) -> bool:
