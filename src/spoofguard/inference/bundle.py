@@ -170,6 +170,11 @@ def _check_path(path) -> Path:
 
 
 def _not_a_bundle(path: Path, why: str) -> str:
+    from spoofguard.inference.metadata import not_a_model_hint
+
+    hint = not_a_model_hint(path)
+    if hint:  # a JPEG or a video given as the model: say that, not what the safetensors parser choked on
+        return f"{path} is not a spoofguard model bundle.{hint}"
     return f"{path} is not a spoofguard model bundle: {why}. Use the model.safetensors written by `spoofguard train`."
 
 

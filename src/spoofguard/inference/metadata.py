@@ -264,3 +264,34 @@ def check_graph(meta: dict, session, where: str) -> None:
             raise invalid(where, f"the graph gives {n} outputs per capture for {len(meta['classes'])} classes")
         if not own and n is not None and m.bona_fide_index >= n:
             raise invalid(where, f"{what}'s bona_fide_index {m.bona_fide_index} but its output has {n} values")
+
+
+# what a file that is not a model often is: the first bytes of common media and archive formats
+_MAGIC = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF8", "a GIF image"), (b"BM", "a BMP image"),
+          (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"RIFF", "a RIFF file (WebP image, AVI or WAV)"),
+          (b"\x1aE\xdf\xa3", "a Matroska / WebM video"), (b"PK\x03\x04", "a zip archive (a PyTorch .pt/.pth checkpoint is one)"),
+          (b"\x80", "a Python pickle (never loaded: it can run code)"), (b"%PDF", "a PDF document"))
+
+
+def looks_like(path) -> str | None:
+    """What a file that is not a model looks like from its first bytes ("a JPEG image"), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":
+        return "an MP4 / MOV video or a HEIC image"
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def not_a_model_hint(path) -> str:
+    """' It looks like a JPEG image, not a model: the model comes first (spoofguard predict MODEL IMAGES).' or ''."""
+    what = looks_like(path)
+    if what is None:
+        return ""
+    return (f" It looks like {what}, not a model; commands take the model first "
+            "(e.g. `spoofguard predict MODEL IMAGES`) and a model is a .safetensors bundle or an .onnx file.")

@@ -94,7 +94,9 @@ def _read_proto(path: Path):
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and friends
-        raise SpoofguardError(f"{path} is not a readable ONNX model ({type(e).__name__}).") from None
+        from spoofguard.inference.metadata import not_a_model_hint
+
+        raise SpoofguardError(f"{path} is not a readable ONNX model ({type(e).__name__}).{not_a_model_hint(path)}") from None
 
 
 def _metadata_of(proto, path: Path) -> dict:
