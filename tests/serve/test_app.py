@@ -136,10 +136,12 @@ def test_upload_page_shows_the_verdict_and_errors(client, face_jpeg):
     assert video.status_code == 200 and "<svg" in video.text
 
 
-def test_api_key_guards_the_api_only(face_bundle, face_jpeg):
+def test_api_key_guards_every_route_but_health(face_bundle, face_jpeg):
     app = create_app(ServeSettings(str(face_bundle), api_key="s3cret", ui=False))
     with TestClient(app) as c:
         _error(c.get("/api/v1/model"), 401, "unauthorized")
+        _error(c.post("/", files={"file": ("f.jpg", face_jpeg, "image/jpeg")}), 401, "unauthorized")  # the page too (issue 17)
+        assert c.post("/", files={"file": ("f.jpg", face_jpeg, "image/jpeg")}, headers={"X-API-Key": "s3cret"}).status_code == 200
         _error(c.post("/api/v1/predict", files={"file": ("f.jpg", face_jpeg, "image/jpeg")}, headers={"X-API-Key": "wrong"}), 401, "unauthorized")
         assert c.get("/api/v1/model", headers={"X-API-Key": "s3cret"}).status_code == 200
         assert c.get("/api/v1/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -136,3 +136,67 @@ def test_gradio_ui_renders(server, page):
     page.get_by_role("button", name="Analyse image").wait_for(state="visible")
     page.locator("input[type=file]").first.wait_for(state="attached")  # the Image tab's upload
     assert page.errors == []
+
+
+KEY = "browser-test-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(sync_playwright, face_bundle):
+    """The same, with a key: every page needs a login first."""
+    import uvicorn
+
+    from spoofguard.serve.app import ServeSettings, create_app
+
+    app = create_app(ServeSettings(str(face_bundle), threads=1, api_key=KEY))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn-keyed")
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            srv.should_exit = True
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _log_in(page, key=KEY):
+    assert page.url.split("?")[0].endswith("/login")
+    page.fill("#key", key)
+    with page.expect_navigation():
+        page.click("form.login button[type=submit]")
+
+
+def test_log_in_on_the_page_and_get_a_verdict(keyed_server, page, face_jpeg):
+    page.goto(keyed_server + "/")
+    _log_in(page, "wrong key")
+    assert page.locator("section.error").is_visible() and page.url.split("?")[0].endswith("/login")
+    _log_in(page)
+    assert page.url == keyed_server + "/"
+    page.set_input_files("#file", str(face_jpeg))
+    with page.expect_navigation():
+        page.click("form.upload button[type=submit]")
+    assert page.locator("#verdict").inner_text().strip() in {"Bona fide", "Attack"}
+    assert not any(c["name"] == "spoofguard_session" and not c["httpOnly"] for c in page.context.cookies())
+    assert page.evaluate("() => document.cookie") == ""  # HttpOnly: scripts never see the session
+    assert page.errors == []
+
+
+def test_log_in_on_the_ui_and_get_a_verdict(keyed_server, page, face_jpeg):
+    page.goto(keyed_server + "/ui/")
+    _log_in(page)
+    assert page.url == keyed_server + "/ui/"
+    page.get_by_text("spoofguard: is it live or an attack?").wait_for(state="visible")
+    page.locator("input[type=file]").first.set_input_files(str(face_jpeg))  # the Image tab: analysed on upload
+    page.get_by_text("Verdict:").first.wait_for(state="visible", timeout=60_000)
+    assert page.get_by_text("face(s) found").first.is_visible()
+    assert page.errors == []

@@ -11,6 +11,7 @@ larger than ``max_pixels`` are refused from their header, before anything is dec
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 
 import numpy as np
@@ -21,9 +22,12 @@ from spoofguard.errors import SpoofguardError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm")
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any fingerprint sensor or camera frame we expect
 
-# We do our own size check (below) with a clear message; Pillow's own guard would fire at a
-# different bound with a less helpful error.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's own guard (``Image.MAX_IMAGE_PIXELS``, process-wide) stays as Pillow sets it: every other
+# reader in the process (the server's UI, plots, third-party code) keeps that protection. Our own
+# check below is tighter and names the file; for a header that also trips Pillow's bound (more than
+# twice ``Image.MAX_IMAGE_PIXELS``, about 179 MP: Pillow then refuses to open it at all),
+# :func:`declared_size` reads the size the header claims, so the message is the same either way.
+# Between Pillow's bound and twice it, Pillow only warns; those warnings are silenced where we open.
 
 
 def is_image_file(path: str) -> bool:
@@ -60,18 +64,44 @@ def open_checked(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image
             img = Image.open(path)
     except UnidentifiedImageError:
         raise SpoofguardError(f"{path}: not an image file Pillow can read.") from None
+    except Image.DecompressionBombError:  # Pillow's own bound (far above ours) refused the header
+        with open(path, "rb") as f:
+            w, h = declared_size(f) or (0, 0)
+        raise SpoofguardError(_too_many_pixels(path, w, h, max_pixels)) from None
     except OSError as e:
         raise SpoofguardError(f"{path}: cannot open image ({e}).") from None
     w, h = img.size
     if w * h > max_pixels:
         img.close()
-        raise SpoofguardError(
-            f"{path}: {w}x{h} pixels is more than the limit of {max_pixels:,} pixels; "
-            "refusing to decode it (resize it first if it is genuine)."
-        )
+        raise SpoofguardError(_too_many_pixels(path, w, h, max_pixels))
     if w < 1 or h < 1:
         raise SpoofguardError(f"{path}: image has no pixels ({w}x{h}).")
     return img
+
+
+def _too_many_pixels(path, w: int, h: int, max_pixels: int) -> str:
+    size = f"{w}x{h} pixels" if w and h else "its declared size"
+    return (f"{path}: {size} is more than the limit of {max_pixels:,} pixels; "
+            "refusing to decode it (resize it first if it is genuine).")
+
+
+def declared_size(fp) -> tuple[int, int] | None:
+    """The ``(width, height)`` an image's header declares, read as ``Image.open`` reads it (header
+    only, nothing decoded) but without Pillow's bomb check, which refuses before the size is known.
+    ``fp`` is a seekable binary file; None when no format recognises the header."""
+    Image.init()
+    fp.seek(0)
+    prefix = fp.read(16)
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        try:
+            ok = not accept or accept(prefix)
+            if ok and not isinstance(ok, str):
+                fp.seek(0)
+                return tuple(factory(fp, "").size)
+        except (SyntaxError, IndexError, TypeError, ValueError, OSError, struct.error):
+            continue
+    return None
 
 
 def to_array(img: Image.Image, channels: int) -> np.ndarray:

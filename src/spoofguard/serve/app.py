@@ -8,32 +8,41 @@
     GET  /healthz                alive;  GET /readyz: the model is loaded
     GET  /docs                   OpenAPI documentation;  /ui: the Gradio interface (when installed)
 
-Every 4xx answer is JSON ``{"error": {"code", "message", "status"}}`` with a stable code (see
-:mod:`spoofguard.serve.uploads`; plus ``unauthorized`` 401, ``missing_file`` 422, ``too_many_files``
-413, ``prediction_failed`` 422). Inference runs in a thread pool sized to the CPU, so ``/healthz``
-answers while predictions run. An API key (``api_key``) guards ``/api/*``; CORS is off unless origins
-are given. Uploads stay in memory (the multipart parser is told never to spill to disk); a video is
-written to the server's private 0700 folder while it is decoded and deleted after the request.
+    GET  /login, POST /login     the key in a form -> a session cookie (only when the server has a key)
+    POST /logout                 forget the cookie
+
+Every 4xx/5xx answer is JSON ``{"error": {"code", "message", "status"}}`` with a stable code (see
+:mod:`spoofguard.serve.uploads` and :mod:`spoofguard.serve.gate`; plus ``missing_file`` 422,
+``too_many_files`` 413, ``prediction_failed`` 422, ``overloaded`` 503 when ``max_queue`` predictions
+are waiting or running). Every request passes one gate (:class:`spoofguard.serve.gate.Gate`): with an
+API key (``api_key``) every route but ``/healthz``, ``/readyz`` and the login form needs it, the
+Gradio UI's included (``public_ui`` opens the page and the UI on purpose); every request body is read
+there within the server's bounds. Inference runs in a thread pool sized to the CPU, so ``/healthz``
+answers while predictions run; a prediction whose client has gone is cancelled while it waits. CORS
+is off unless origins are given (for the Gradio UI too). Uploads stay in memory (the multipart parser
+is told never to spill to disk); a video is written to the server's private 0700 folder while it is
+decoded and deleted after the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import io
 import os
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
 from spoofguard.cpu import usable_cores
+from spoofguard.serve.gate import Auth, Gate, clear_cookie, safe_next
 from spoofguard.serve.uploads import ApiError, Limits, PrivateFolder, check_upload, decode_image, video_prediction
 
 API_PREFIX = "/api/"
@@ -48,6 +57,7 @@ class ServeSettings:
     cors_origins: list[str] = field(default_factory=list)
     threads: int = 0  # inference threads; 0 = the usable cores
     ui: bool = True  # mount the Gradio UI at /ui when gradio is installed
+    public_ui: bool = False  # with a key: the page (/) and the UI (/ui) open to anyone all the same
 
     @classmethod
     def from_env(cls) -> "ServeSettings":
@@ -85,14 +95,63 @@ class Service:
 
             torch.set_num_threads(max(1, usable_cores() // threads))
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
-        self.folder = PrivateFolder()
+        self.pending = 0  # predictions submitted and not finished (waiting or running)
+        self.folder = PrivateFolder(max_bytes=self.limits.max_temp_bytes)
+        atexit.register(self.folder.cleanup)  # also when the lifespan's shutdown never runs
         meta = self.detector.metadata
         digest = meta.get("weights_sha256") or meta.get("exported", {}).get("from_weights_sha256") or \
             "+".join(f["sha256"][:12] for f in meta.get("imported", {}).get("files", []))
         self.model_id = f"{self.detector.architecture}:{(digest or 'unknown')[:12]}"
 
-    async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    def admit(self, n: int = 1) -> None:
+        """Room in the queue for ``n`` more predictions, or ``overloaded`` (503): a bounded queue answers
+        at once instead of making every client wait longer. An idle server takes any batch."""
+        if self.pending and self.pending + n > self.limits.max_queue:
+            raise ApiError(503, "overloaded", f"{self.pending} predictions are waiting or running (at most "
+                           f"{self.limits.max_queue}); try again in a moment.", headers={"Retry-After": "1"})
+
+    async def run(self, fn, *args, request: Request | None = None):
+        """``fn(*args)`` in the pool; cancelled while it waits there if ``request``'s client goes away."""
+        return (await self.run_many([(fn, args)], request))[0]
+
+    async def run_many(self, calls: list[tuple], request: Request | None = None) -> list:
+        self.admit(len(calls))
+        loop = asyncio.get_running_loop()
+
+        def done(_):
+            try:
+                loop.call_soon_threadsafe(self._finished)
+            except RuntimeError:  # the loop is closed: the server is gone
+                pass
+
+        futures = []
+        for fn, args in calls:
+            f = self.pool.submit(fn, *args)
+            self.pending += 1
+            f.add_done_callback(done)
+            futures.append(f)
+        waiting = [asyncio.wrap_future(f) for f in futures]
+        try:
+            if request is None:
+                return list(await asyncio.gather(*waiting))
+            gathered = asyncio.gather(*waiting)
+            while True:
+                finished, _ = await asyncio.wait({gathered}, timeout=0.25)
+                if finished:
+                    return list(gathered.result())
+                if await request.is_disconnected():
+                    raise ClientGone
+        except BaseException:
+            for f in futures:
+                f.cancel()  # those not started yet never run; a running one finishes, unread
+            raise
+
+    def _finished(self) -> None:
+        self.pending -= 1
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.folder.cleanup()
 
     def analyse(self, name: str, data: bytes, heatmap: bool = False) -> dict:
         """One upload -> the JSON answer (ApiError for bad input)."""
@@ -140,46 +199,57 @@ class Service:
                 "limits": self.limits.__dict__}
 
 
+class ClientGone(Exception):
+    """The client closed the connection while its prediction waited: nobody is left to answer."""
+
+
 def create_app(settings: ServeSettings):
     """The FastAPI application for ``settings.model`` (loaded now: /readyz is true once this returns)."""
+    from fastapi.middleware.cors import CORSMiddleware
+
     from spoofguard.serve import page
 
     MultiPartParser.spool_max_size = settings.limits.max_upload_bytes * settings.limits.max_batch_files + 1  # never spill to disk
     service = Service(settings)
+    auth = Auth(settings.api_key, public_ui=settings.public_ui) if settings.api_key else None
     app = FastAPI(title="spoofguard", version=_version(), description="Presentation attack detection: is this capture bona fide?")
     app.state.service = service
+    app.state.auth = auth
+
+    def json_error(e: ApiError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status, headers=e.headers or None)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
-        if not request.url.path.startswith(API_PREFIX) and request.method == "POST" and request.url.path == "/":
-            return HTMLResponse(page.render(service, error=e), status_code=e.status)
-        return JSONResponse(e.body(), status_code=e.status)
+        if request.method == "POST" and request.url.path == "/":
+            return HTMLResponse(page.render(service, error=e, auth=auth is not None), status_code=e.status, headers=e.headers or None)
+        return json_error(e)
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, e: ClientGone):
+        return Response(status_code=499)  # nginx's "client closed request": never reaches anyone
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         codes = {404: "not_found", 405: "method_not_allowed"}
-        return JSONResponse(ApiError(e.status_code, codes.get(e.status_code, "http_error"), str(e.detail)).body(), status_code=e.status_code)
+        return json_error(ApiError(e.status_code, codes.get(e.status_code, "http_error"), str(e.detail)))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError):
-        return JSONResponse(ApiError(422, "invalid_request", "; ".join(str(x.get("msg")) for x in e.errors())[:500]).body(), status_code=422)
+        return json_error(ApiError(422, "invalid_request", "; ".join(str(x.get("msg")) for x in e.errors())[:500]))
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path.startswith(API_PREFIX) and settings.api_key:
-            given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not given or not secrets.compare_digest(given.encode(), settings.api_key.encode()):
-                e = ApiError(401, "unauthorized", "a valid API key is required (header X-API-Key or Authorization: Bearer KEY).")
-                return JSONResponse(e.body(), status_code=401)
-        try:
-            return await call_next(request)
-        except ApiError as e:  # raised while reading the body in a dependency-free handler
-            return JSONResponse(e.body(), status_code=e.status)
+    def html_error(path: str, method: str, e: ApiError) -> bytes | None:
+        """The gate's refusals of the upload page's form, as the page (a browser shows it)."""
+        if path == "/" and method == "POST":
+            return page.render(service, error=e, auth=auth is not None).encode()
+        return None
 
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"])
+    # innermost first: the gate (key, then bodies) sits in front of every route, Gradio's included;
+    # CORS outside it, so a permitted origin's preflight is answered. CORS is always configured, even
+    # with no origin: Gradio then leaves it to us instead of reflecting any localhost origin with
+    # credentials (its own middleware does when the parent app configures none).
+    app.add_middleware(Gate, limits=settings.limits, auth=auth, folder=service.folder, html_error=html_error)
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"])
 
     @app.get("/healthz", tags=["health"])
     async def healthz():
@@ -189,41 +259,127 @@ def create_app(settings: ServeSettings):
     async def readyz():
         return {"status": "ready", "model": service.model_id}
 
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_form(next: str = "/"):
+        if auth is None:
+            return RedirectResponse(safe_next(next), status_code=303)
+        return HTMLResponse(page.render_login(next_path=safe_next(next)), headers={"Cache-Control": "no-store"})
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request):
+        target = safe_next(request.query_params.get("next"))
+        if auth is None:
+            return RedirectResponse(target, status_code=303)
+        client = request.client.host if request.client else "?"
+        if not auth.login_allowed(client):
+            e = ApiError(429, "too_many_attempts", "too many wrong keys from this address; wait a minute.", headers={"Retry-After": "60"})
+            return HTMLResponse(page.render_login(next_path=target, error=e), status_code=429, headers=e.headers)
+        try:
+            form = await request.form(max_files=0, max_fields=4)
+            key, target = str(form.get("key") or ""), safe_next(str(form.get("next") or target))
+        except Exception:  # noqa: BLE001 - a malformed form is a wrong key
+            key = ""
+        if not auth.check_key(key):
+            auth.login_failed(client)
+            e = ApiError(401, "unauthorized", "that is not the server's key.")
+            return HTMLResponse(page.render_login(next_path=target, error=e), status_code=401, headers={"Cache-Control": "no-store"})
+        r = RedirectResponse(target, status_code=303)
+        r.headers.append("set-cookie", auth.cookie(secure=request.url.scheme == "https"))
+        r.headers["cache-control"] = "no-store"
+        return r
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout():
+        r = RedirectResponse("/login" if auth is not None else "/", status_code=303)
+        r.headers.append("set-cookie", clear_cookie())
+        return r
+
     @app.get("/api/v1/model", tags=["model"])
     async def model():
         return service.model_info()
 
     @app.post("/api/v1/predict", tags=["predict"], summary="Predict on one image or video (multipart field 'file')")
     async def predict(request: Request, heatmap: bool = Query(False, description="add a PNG of the heatmap overlay, base64")):
+        service.admit(1)  # refuse before parsing when the queue is full
         (name, data), = await _files(request, service.limits, one=True)
-        return await service.run(service.analyse, name, data, heatmap)
+        return await service.run(service.analyse, name, data, heatmap, request=request)
 
     @app.post("/api/v1/predict/batch", tags=["predict"], summary="Predict on several files (multipart field 'files')")
     async def predict_batch(request: Request, heatmap: bool = Query(False)):
+        service.admit(1)
         files = await _files(request, service.limits, one=False)
-        results = await asyncio.gather(*(service.run(_safe, service, n, d, heatmap) for n, d in files))
+        results = await service.run_many([(_safe, (service, n, d, heatmap)) for n, d in files], request)
         return {"results": results}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index():
-        return page.render(service)
+        return page.render(service, auth=auth is not None)
 
     @app.post("/", response_class=HTMLResponse, include_in_schema=False)
     async def index_upload(request: Request):
+        service.admit(1)
         (name, data), = await _files(request, service.limits, one=True)
-        result = await service.run(service.analyse, name, data, True)
-        return page.render(service, result=result)
+        result = await service.run(service.analyse, name, data, True, request=request)
+        return page.render(service, result=result, auth=auth is not None)
 
     page.mount_static(app)
     if settings.ui:
         _mount_ui(app, service)
 
+    @app.on_event("startup")
+    async def _on_signals():
+        _stop_streams_on_signal(app)
+
     @app.on_event("shutdown")
     def _cleanup():
-        service.pool.shutdown(wait=False)
-        service.folder.cleanup()
+        service.close()
 
     return app
+
+
+def _stop_streams_on_signal(app) -> None:
+    """On SIGTERM / SIGINT, end the long-lived streams at once instead of after uvicorn's grace period:
+    uvicorn waits for open connections *before* it tells the application to shut down, and the Gradio
+    UI keeps an event stream open per page (its heartbeat ends on Gradio's ``stop_event``, which
+    Gradio itself only sets after that wait). The gate then tells every request that asks that its
+    client is gone. uvicorn's handlers still run (chained); only in the main thread (where uvicorn
+    installs them)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    gate = _find(app.middleware_stack, Gate)
+
+    def stopping():
+        if gate is not None:
+            gate.stopping = True
+        for route in app.routes:
+            stop = getattr(getattr(route, "app", None), "stop_event", None)
+            if stop is not None and hasattr(stop, "set"):
+                stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum, frame, previous=previous):
+            loop.call_soon_threadsafe(stopping)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+def _find(asgi, cls):
+    """The middleware of type ``cls`` in an ASGI stack (each layer's ``.app`` is the next)."""
+    seen = 0
+    while asgi is not None and seen < 32:
+        if isinstance(asgi, cls):
+            return asgi
+        asgi, seen = getattr(asgi, "app", None), seen + 1
+    return None
 
 
 def _safe(service: Service, name: str, data: bytes, heatmap: bool) -> dict:
@@ -281,7 +437,8 @@ def _mount_ui(app, service: Service) -> None:
         from spoofguard.serve.ui import mount_ui
     except ImportError:
         return
-    mount_ui(app, service.detector, max_video_frames=service.limits.max_video_frames, max_file_size=service.limits.max_upload_bytes)
+    mount_ui(app, service.detector, max_video_frames=service.limits.max_video_frames, max_file_size=service.limits.max_upload_bytes,
+             limits=service.limits)
 
 
 def _version() -> str:

@@ -17,16 +17,25 @@ def _environment():
 _ENV = None
 
 
-def render(service, result: dict | None = None, error=None) -> str:
+def _env():
     global _ENV
     _ENV = _ENV or _environment()
+    return _ENV
+
+
+def render(service, result: dict | None = None, error=None, auth: bool = False) -> str:
     det = service.detector
-    return _ENV.get_template("index.html").render(
-        model_id=service.model_id, modality=det.modality, threshold=det.threshold, result=result, error=error,
+    return _env().get_template("index.html").render(
+        model_id=service.model_id, modality=det.modality, threshold=det.threshold, result=result, error=error, auth=auth,
         verdict_text=VERDICTS.get(result["verdict"], result["verdict"]) if result else "",
         plot=frame_plot(result["frames"], result["threshold"]) if result and result.get("frames") else "",
         max_mb=round(service.limits.max_upload_bytes / 1024 / 1024), max_frames=service.limits.max_video_frames,
     )
+
+
+def render_login(next_path: str = "/", error=None) -> str:
+    """The form that takes the server's key and sets the session cookie (``POST /login``)."""
+    return _env().get_template("login.html").render(next_path=next_path, error=error)
 
 
 def frame_plot(frames: list[dict], threshold: float, width: int = 640, height: int = 180) -> str:

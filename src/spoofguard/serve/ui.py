@@ -9,6 +9,13 @@ sampled frame (frames without a face are gaps, marked with an x).
 The threshold slider is a *what-if*: it re-labels the last result on this page only. The model's
 threshold (stored in the bundle, used by the HTTP API) is never changed.
 
+Uploads reach the handlers as *files*, never as decoded pictures: the image inputs are
+:func:`checked components <_checked_components>` that hand over the uploaded file's path without
+opening it, and the handlers read it through the server's own checks (:mod:`spoofguard.serve.uploads`:
+size, content type, pixels from the header, video frame size and duration), so the UI refuses a
+decompression bomb exactly as the API does (``too_many_pixels``) and a 16-bit grey PNG gets the same
+verdict in both. Those inputs never fetch a URL either (the server works offline).
+
 The event handlers are plain functions of the detector and their inputs (:func:`analyse_image`,
 :func:`analyse_video`, :func:`relabel`), so they are tested without a browser; each returns
 ``(label, overlay, message, plot, state)``: the verdict for ``gr.Label`` (``{"label": heading,
@@ -69,15 +76,21 @@ class Result:
 # --------------------------------------------------------------------------- handlers (no gradio)
 
 
-def analyse_image(detector, image, threshold: float | None = None, lock=None) -> tuple:
-    """One picture (RGB array, PIL image or path) -> ``(label, overlay, message, plot, state)``,
-    labelled at ``threshold`` (None: the model's)."""
+def analyse_image(detector, image, threshold: float | None = None, lock=None, limits=None) -> tuple:
+    """One picture -> ``(label, overlay, message, plot, state)``, labelled at ``threshold`` (None: the
+    model's). An upload (a file path or the file's bytes) goes through the server's checks with
+    ``limits`` (:class:`~spoofguard.serve.uploads.Limits`; None: the defaults) before it is decoded;
+    an RGB array or a PIL image (from Python) is used as it is."""
     if image is None:
         return _empty(NO_INPUT)
     try:
         from spoofguard.data.images import as_array
+        from spoofguard.serve.uploads import Limits, read_image_upload
 
-        picture = as_array(image, 3)
+        if isinstance(image, (str, os.PathLike, bytes, bytearray)):
+            picture = read_image_upload(image, limits or Limits(), name=_name(image))
+        else:
+            picture = as_array(image, 3)
         with _held(lock):
             p = detector.predict(picture)
         result = Result("image", p.score, dict(p.probabilities), detector.threshold, list(detector.classes), picture, p,
@@ -87,16 +100,20 @@ def analyse_image(detector, image, threshold: float | None = None, lock=None) ->
         return _failure(e, "image", image if isinstance(image, (str, os.PathLike)) else None)
 
 
-def analyse_video(detector, path, threshold: float | None = None, max_frames: int = 32, lock=None) -> tuple:
+def analyse_video(detector, path, threshold: float | None = None, max_frames: int = 32, lock=None, limits=None) -> tuple:
     """A video file -> ``(label, overlay, message, plot, state)``: up to ``max_frames`` frames spread
-    over the video are scored; the overlay shows the frame that looks most like an attack."""
+    over the video are scored; the overlay shows the frame that looks most like an attack. The file
+    passes the server's checks with ``limits`` first (size, type, frame pixels, duration)."""
     if not path:
         return _empty(NO_INPUT)
     try:
         from spoofguard.inference.video import predict_frames
         from spoofguard.modalities.video import read_video
+        from spoofguard.serve.uploads import Limits, check_video_file
 
-        info, frames = read_video(path, max_frames=max_frames)  # decoded once: scored, then one shown
+        limits = limits or Limits()
+        check_video_file(path, limits)
+        info, frames = read_video(path, max_frames=max_frames, max_pixels=limits.max_pixels)  # decoded once: scored, then one shown
         with _held(lock):
             v = predict_frames(detector, frames, info)
         picture, prediction, shown = _frame_to_show(detector, frames, v, lock)
@@ -249,8 +266,18 @@ def _empty(text: str) -> tuple:
     return None, None, text, None, None
 
 
+def _name(source) -> str:
+    return Path(source).name if isinstance(source, (str, os.PathLike)) else "the upload"
+
+
 def _failure(error: Exception, kind: str, path=None) -> tuple:
-    if isinstance(error, SpoofguardError):
+    from spoofguard.serve.uploads import ApiError
+
+    if isinstance(error, ApiError):  # the server's checks: the same message and code as the API's
+        text = f"{error.message} (error code: {error.code})"
+        if path:
+            text = f"{Path(path).name}: {text}"
+    elif isinstance(error, SpoofguardError):
         text = str(error)
         if path:  # the server's temporary path means nothing to the person: keep the file's name
             text = text.replace(os.fspath(path), Path(path).name)
@@ -313,6 +340,71 @@ def _define_verdict_label(gr, LabelConfidence, LabelData):  # noqa: N803 - gradi
     return VerdictLabel
 
 
+@functools.lru_cache(maxsize=1)
+def _checked_components():
+    """``(CheckedImage, CheckedVideo)``: ``gr.Image`` and ``gr.Video`` that hand an upload to the
+    handler as the uploaded file's path (an image sent inline as a ``data:`` URL: its bytes), without
+    opening it: gradio's own ``gr.Image`` opens every upload with Pillow first (and, unless the type is
+    ``filepath`` with no ``image_mode``, decodes and converts it), before any of our checks. Neither
+    fetches a URL given as a file's path (gradio would download it): the server works offline. Both
+    are drawn in the browser by the ordinary Image and Video components (``is_template``)."""
+    gr = _gradio()
+    import gradio.component_meta as component_meta
+
+    write_stub, component_meta.create_or_modify_pyi = component_meta.create_or_modify_pyi, lambda *a, **k: None
+    try:
+        return _define_checked(gr)
+    finally:
+        component_meta.create_or_modify_pyi = write_stub
+
+
+def _define_checked(gr):
+    import base64
+
+    from gradio_client import utils as client_utils
+
+    def refuse_urls(url_or_file_path):
+        if url_or_file_path is not None and client_utils.is_http_url_like(str(url_or_file_path)):
+            raise gr.Error("this server does not fetch files from URLs; upload the file itself.")
+
+    class CheckedImage(gr.Image):
+        is_template = True
+
+        async def async_move_resource_to_block_cache(self, url_or_file_path):
+            refuse_urls(url_or_file_path)
+            return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+        def move_resource_to_block_cache(self, url_or_file_path):
+            refuse_urls(url_or_file_path)
+            return super().move_resource_to_block_cache(url_or_file_path)
+
+        def preprocess(self, payload):
+            if payload is None:
+                return None
+            if payload.path:
+                return str(payload.path)
+            url = payload.url or ""
+            if url.startswith("data:") and "," in url:  # bounded by the gate's 1 MiB for event payloads
+                try:
+                    return base64.b64decode(url.split(",", 1)[1], validate=False)
+                except ValueError:
+                    raise gr.Error("the inline image is not valid base64.") from None
+            return None
+
+    class CheckedVideo(gr.Video):
+        is_template = True
+
+        async def async_move_resource_to_block_cache(self, url_or_file_path):
+            refuse_urls(url_or_file_path)
+            return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+        def move_resource_to_block_cache(self, url_or_file_path):
+            refuse_urls(url_or_file_path)
+            return super().move_resource_to_block_cache(url_or_file_path)
+
+    return CheckedImage, CheckedVideo
+
+
 def title_markdown(detector) -> str:
     modality = getattr(detector, "modality", "?")
     return (f"# spoofguard: is it live or an attack?\n"
@@ -320,13 +412,20 @@ def title_markdown(detector) -> str:
             f"(stored in the model) · {getattr(detector, 'backend', '')}")
 
 
-def build_ui(detector, max_video_frames: int = 32, predict_lock=None):
+def build_ui(detector, max_video_frames: int = 32, predict_lock=None, limits=None):
     """A ``gr.Blocks`` for a person: image upload, webcam snapshot or video upload -> verdict, class
     probabilities, overlay, score vs threshold, per-frame plot for videos, and a what-if threshold
     slider that re-labels the last result on the page only. ``predict_lock`` (a ``threading.Lock`` or
-    None) is held around every detector call; the UI's own events also run one at a time."""
+    None) is held around every detector call; the UI's own events also run one at a time. Uploads
+    are checked against ``limits`` (:class:`~spoofguard.serve.uploads.Limits`; None: the defaults)
+    before anything is decoded, as the API checks them."""
+    from spoofguard.serve.uploads import Limits
+
     gr = _gradio()
     VerdictLabel = _verdict_label_class()
+    CheckedImage, CheckedVideo = _checked_components()
+    limits = limits or Limits()
+    max_video_frames = min(max_video_frames, limits.max_video_frames)
     model_threshold = float(detector.threshold)
     run = dict(concurrency_limit=1, concurrency_id="spoofguard-detector", show_progress="minimal")
 
@@ -335,10 +434,10 @@ def build_ui(detector, max_video_frames: int = 32, predict_lock=None):
         return label, picture, text, gr.update(value=plot, visible=plot is not None), state
 
     def on_image(image, threshold):
-        return for_page(analyse_image(detector, image, threshold, lock=predict_lock))
+        return for_page(analyse_image(detector, image, threshold, lock=predict_lock, limits=limits))
 
     def on_video(path, threshold):
-        return for_page(analyse_video(detector, path, threshold, max_frames=max_video_frames, lock=predict_lock))
+        return for_page(analyse_video(detector, path, threshold, max_frames=max_video_frames, lock=predict_lock, limits=limits))
 
     def on_threshold(state, threshold):
         label, picture, text, plot = relabel(state, threshold)
@@ -355,15 +454,15 @@ def build_ui(detector, max_video_frames: int = 32, predict_lock=None):
             with gr.Column(scale=1, min_width=320):
                 with gr.Tabs():
                     with gr.Tab("Image"):
-                        image_in = gr.Image(sources=["upload", "clipboard"], type="numpy", label="Image to check",
-                                            buttons=["fullscreen"])
+                        image_in = CheckedImage(sources=["upload", "clipboard"], type="filepath", image_mode=None,
+                                                label="Image to check", buttons=["fullscreen"])
                         image_go = gr.Button("Analyse image", variant="primary")
                     with gr.Tab("Webcam"):
-                        webcam_in = gr.Image(sources=["webcam"], type="numpy", label="Webcam snapshot",
-                                             buttons=["fullscreen"])
+                        webcam_in = CheckedImage(sources=["webcam"], type="filepath", image_mode=None,
+                                                 label="Webcam snapshot", buttons=["fullscreen"])
                         webcam_go = gr.Button("Analyse snapshot", variant="primary")
                     with gr.Tab("Video"):
-                        video_in = gr.Video(sources=["upload"], label="Video to check")  # include_audio=False would need ffmpeg
+                        video_in = CheckedVideo(sources=["upload"], label="Video to check")  # include_audio=False would need ffmpeg
                         gr.Markdown(f"Up to {max_video_frames} frames, spread evenly over the video, are scored.")
                         video_go = gr.Button("Analyse video", variant="primary")
             with gr.Column(scale=1, min_width=320):
@@ -390,13 +489,19 @@ def build_ui(detector, max_video_frames: int = 32, predict_lock=None):
 
 
 def mount_ui(app, detector, path: str = "/ui", max_video_frames: int = 32, predict_lock=None,
-             max_file_size: str | int | None = "200mb", **options):
+             max_file_size: str | int | None = "200mb", limits=None, **options):
     """Mount :func:`build_ui` under a FastAPI ``app`` with defaults fit for biometric captures: no
     run history (gradio 6 keeps past runs, inputs included, in the browser and offers to copy them
-    to a Hugging Face bucket), no footer links to outside sites. ``options`` go to
-    ``gr.mount_gradio_app``."""
+    to a Hugging Face bucket), no footer links to outside sites, and a bounded queue
+    (``limits.max_queue`` events waiting; more are told the queue is full). ``limits`` bound the
+    uploads (see :func:`build_ui`). ``options`` go to ``gr.mount_gradio_app``. Gradio's routes are not
+    guarded by anything here: :func:`spoofguard.serve.app.create_app` puts its gate in front of them."""
+    from spoofguard.serve.uploads import Limits
+
     gr = _gradio()
+    limits = limits or Limits()
     options.setdefault("run_history", False)
     options.setdefault("footer_links", ["api", "settings"])
-    return gr.mount_gradio_app(app, build_ui(detector, max_video_frames, predict_lock), path=path,
-                               max_file_size=max_file_size, **options)
+    blocks = build_ui(detector, max_video_frames, predict_lock, limits)
+    blocks.queue(max_size=limits.max_queue, default_concurrency_limit=1)
+    return gr.mount_gradio_app(app, blocks, path=path, max_file_size=max_file_size, **options)
