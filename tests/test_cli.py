@@ -68,3 +68,27 @@ def test_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"spoofguard {version('spoofguard')}"
+
+
+def test_every_option_has_help_and_flags_show_no_type():
+    """Every option of every command says what it does, and an on/off flag is not shown as taking a
+    value (`<bool>` made users type `--balanced true`)."""
+    import typer
+
+    from spoofguard.cli import app
+
+    missing = []
+
+    def walk(command, name=""):
+        for sub_name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, f"{name} {sub_name}".strip())
+        for p in getattr(command, "params", []):
+            if getattr(p, "param_type_name", "") == "option" and not p.help:
+                missing.append(f"{name} {p.opts[0]}")
+
+    from typer.testing import CliRunner
+
+    walk(typer.main.get_command(app))
+    assert not missing, missing
+    for command in (["train", "--help"], ["predict", "--help"], ["serve", "--help"]):
+        assert "<bool>" not in CliRunner().invoke(app, command).output

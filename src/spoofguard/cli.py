@@ -17,6 +17,25 @@ from rich.table import Table
 
 from spoofguard.errors import SpoofguardError
 
+
+def _flags_take_no_value() -> None:
+    """Typer's help prints ``<bool>`` beside on/off flags, which reads as "takes a value" (``--balanced
+    true`` then fails): a flag shows no type."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_spoofguard", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._spoofguard = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="spoofguard: presentation attack detection for fingerprints and faces.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets and manifests.")
@@ -384,7 +403,7 @@ def import_onnx_cmd(
     models: List[Path] = typer.Argument(None, help="the ONNX model(s), in the order of the spec's members (default: the spec's model: entries)"),
     spec: Path = typer.Option(..., "--spec", help="YAML: input size, channel order, pixel range, mean/std, crop scale, border, bona fide output, per model"),
     output: Path = typer.Option(..., "-o", "--output", help="the .onnx to write (one file, metadata inside)"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output file"),
 ):
     """Bring your own ONNX model(s): wrap third-party PAD models as one spoofguard model."""
     from spoofguard.inference.import_onnx import import_onnx
@@ -426,7 +445,7 @@ def metrics_cmd(
     threshold: Optional[str] = typer.Option(None, "--threshold", help="eer | bpcer20 | bpcer100 | apcer=0.05 | bpcer=0.01 | VALUE"),
     per_video: Optional[str] = typer.Option(None, "--per-video", help="combine frames of a video_id: mean | median | max | min"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples for the 95% intervals (0 = none)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resampling"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics as JSON here"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --json file"),
 ):
@@ -460,8 +479,8 @@ def evaluate_cmd(
     out: Path = typer.Option(..., "--out", help="report folder"),
     per_video: Optional[str] = typer.Option(None, "--per-video", help="combine frames of a video_id: mean | median | max | min"),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="judge this protocol's test split, e.g. leave-one-species-out:latex, cross-dataset:B.csv"),
-    bootstrap: int = typer.Option(1000, "--bootstrap"),
-    seed: int = typer.Option(0, "--seed"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples for the 95 % intervals (0: none)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resampling (and of the protocol split with --protocol)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the files of an earlier report in --out"),
 ):
     """Score + metrics + report (report.md, report.html, metrics.json, scores.csv) at the bundle's dev threshold."""
@@ -506,7 +525,7 @@ def synth_fingerprint_cmd(
     n: int = typer.Option(200, "-n", help="number of prints, about half bona fide"),
     species: str = typer.Option("gelatine,latex,woodglue,silicone,playdoh", "--species", help="attack species, comma-separated"),
     size: int = typer.Option(256, "--size", help="print size in pixels (square)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="the same seed gives the same bytes"),
 ):
     """Generate synthetic fingerprints (SFinGe-style) and spoofs of them, in the layout `data scan` reads."""
     from spoofguard.data.scan import count_table
@@ -525,8 +544,8 @@ def synth_face_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="folder to create (must be new or empty)"),
     faces: Optional[Path] = typer.Option(None, "--faces", help="folder of face photos (default: photos shipped with installed packages)"),
     variants: int = typer.Option(3, "--variants", help="versions of each photo per class"),
-    species: str = typer.Option("print,replay,cutout", "--species"),
-    seed: int = typer.Option(0, "--seed"),
+    species: str = typer.Option("print,replay,cutout", "--species", help="attack species to simulate, comma-separated"),
+    seed: int = typer.Option(0, "--seed", help="the same seed gives the same bytes"),
 ):
     """Turn real face photos into simulated print, replay and cut-out attacks."""
     from spoofguard.data.images import is_image_file
@@ -549,8 +568,8 @@ def synth_face_cmd(
 def demo_cmd(
     out: Path = typer.Option(Path("demo-run"), "--out", help="folder for the data, the run and the report"),
     n: int = typer.Option(600, "-n", help="synthetic prints to generate"),
-    epochs: int = typer.Option(30, "--epochs"),
-    seed: int = typer.Option(0, "--seed"),
+    epochs: int = typer.Option(30, "--epochs", help="training epochs of the demo's padnet"),
+    seed: int = typer.Option(0, "--seed", help="seed of the data, the split and the training"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier demo (moved aside, not deleted)"),
 ):
     """The whole product in one command, offline: synthetic data -> training -> ISO report -> predictions."""
@@ -584,7 +603,7 @@ def export_cmd(
     onnx: Path = typer.Option(..., "--onnx", help="the .onnx file to write"),
     check: List[str] = typer.Option([], "--check", help="real images (files, folders, patterns) for the parity check and int8 calibration"),
     int8: bool = typer.Option(False, "--int8", help="also write an int8 model (static quantisation calibrated on --check) as NAME.int8.onnx"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --onnx (and .int8.onnx) file"),
 ):
     """Export a bundle to a self-contained ONNX model (dynamic batch, metadata inside) and check parity."""
     from spoofguard.inference.inputs import expand_inputs
@@ -728,7 +747,7 @@ def enroll_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="the new bundle to write"),
     species: Optional[str] = typer.Option(None, "--species", help="the attack species the examples show (new or known)"),
     bona_fide: bool = typer.Option(False, "--bona-fide", help="the examples are bona fide (e.g. this site's sensor or lighting)"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output file"),
 ):
     """Add a new attack species (or site-specific bona fide examples) to a siamese model, without retraining."""
     from spoofguard.inference.enroll import enroll
@@ -755,7 +774,7 @@ def bench_cmd(
     frame: Optional[Path] = typer.Option(None, "--frame", help="face models: the frame for the end-to-end pipeline (default: a 640x480 frame with a sample portrait)"),
     backend: Optional[str] = typer.Option(None, "--backend", help="torch | onnx (default: every backend the model runs on)"),
     seconds: float = typer.Option(2.0, "--seconds", help="time per throughput measurement"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object per model and backend"),
 ):
     """Speed: latency p50/p95 at batch 1, throughput at batch 32, face pipeline frames/s (640x480)."""
     from spoofguard.data.images import load_image
@@ -784,8 +803,8 @@ def bench_cmd(
 @app.command("serve")
 def serve_cmd(
     model: Path = typer.Argument(..., help="model.safetensors (or its run folder), or an .onnx from export / import-onnx"),
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface; set a key first, docs/security.md)"),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
     workers: int = typer.Option(1, "--workers", help="server processes (each loads the model)"),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="name of the environment variable holding the key: "
                                               "then every route but /healthz and /readyz needs it (browsers log in at /login)"),
@@ -794,8 +813,8 @@ def serve_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto (onnxruntime) | torch | onnx"),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="one file (request bodies: this + framing)"),
     max_pixels: int = typer.Option(25_000_000, "--max-pixels", help="an image's or a video frame's declared width x height"),
-    max_video_frames: int = typer.Option(32, "--max-video-frames"),
-    max_video_seconds: float = typer.Option(120.0, "--max-video-seconds"),
+    max_video_frames: int = typer.Option(32, "--max-video-frames", help="frames scored per uploaded video (spread over its length)"),
+    max_video_seconds: float = typer.Option(120.0, "--max-video-seconds", help="longest uploaded video accepted (seconds; longer: 413)"),
     max_inflight_mb: float = typer.Option(256.0, "--max-inflight-mb", help="request bodies held at once, per worker (more: 503 server_busy)"),
     max_uploads: int = typer.Option(16, "--max-uploads", help="request bodies received at once, per worker (more: 503 too_many_uploads)"),
     body_timeout: float = typer.Option(30.0, "--body-timeout", help="seconds for a request body to arrive (slower: 408 body_timeout)"),
