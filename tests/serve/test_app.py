@@ -216,3 +216,16 @@ def test_serve_cli_refuses_a_missing_key_variable_or_model(face_bundle, monkeypa
     monkeypatch.delenv("SG_TEST_KEY", raising=False)
     assert main(["serve", str(face_bundle), "--api-key-env", "SG_TEST_KEY"]) == 2
     assert main(["serve", str(tmp_path / "nothing.safetensors")]) == 2
+
+
+def test_the_api_docs_page_loads_nothing_from_other_hosts(client):
+    """/docs offline: Swagger UI's script and style come from this server (swagger-ui-bundle), not a CDN."""
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: *["']([^"']+)["']""", page.text)
+    urls = [u for pair in urls for u in pair if u]
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200

@@ -43,12 +43,42 @@ def clip(tmp_path_factory):
 
 
 def _classes(label):
-    return [c["label"] for c in label["confidences"]]
+    """The class names behind the bars (the bars show them in words: "bona fide", not "bona_fide")."""
+    words = {w: c for c, w in ui.WORDS.items()}
+    return [words.get(c["label"], c["label"]) for c in label["confidences"]]
 
 
 def test_verdict_at():
     assert ui.verdict_at(0.7, 0.5) == "bona_fide" and ui.verdict_at(0.5, 0.5) == "bona_fide"
     assert ui.verdict_at(0.3, 0.5) == "attack" and ui.verdict_at(None, 0.5) == "no_face"
+    assert ui.verdict_at(None, 0.5, "no_finger") == "no_finger"
+
+
+def test_the_bars_and_heading_are_words_not_identifiers(detector):
+    label = ui.label_value("bona_fide", {"bona_fide": 0.8, "attack": 0.2}, ["bona_fide", "attack"])
+    assert label["label"] == "bona fide" and [c["label"] for c in label["confidences"]] == ["bona fide", "attack"]
+
+
+def test_a_blank_capture_for_a_fingerprint_model_says_no_finger(trained_run):
+    det = Detector.from_file(trained_run.bundle)
+    label, picture, text, plot, state = ui.analyse_image(det, np.full((64, 64, 3), 128, np.uint8), None)
+    assert label["label"] == "no finger found" and "No finger found" in text and "face" not in text
+
+
+def test_a_colour_video_for_a_fingerprint_model_is_prediction_failed(tmp_path):
+    from spoofguard.inference.detector import PredictionFailed
+    from spoofguard.serve.uploads import ApiError, Limits, PrivateFolder, video_prediction
+
+    class Refusing:
+        def predict_video(self, path, max_frames=None):
+            raise PredictionFailed(f"{path}: a colour picture given to a fingerprint model")
+
+    folder = PrivateFolder(parent=str(tmp_path))
+    clip = tmp_path / "c.avi"
+    write_video(clip, [face_frame() for _ in range(3)])
+    with pytest.raises(ApiError) as e:
+        video_prediction(Refusing(), clip.read_bytes(), folder, Limits())
+    assert (e.value.status, e.value.code) == (422, "prediction_failed") and "colour picture" in e.value.message
 
 
 def test_an_image_with_a_face_gives_verdict_probabilities_and_overlay(detector):
@@ -174,7 +204,7 @@ def test_build_ui_wires_the_handlers(detector, clip):
     label, picture, text, plot, state = fns["analyse_image"].fn(face_frame(), 0.0)
     verdict, shown = fns["analyse_image"].outputs[:2]
     data = verdict.postprocess(label)
-    assert data.label == "bona fide" and [c.label for c in data.confidences] == ["bona_fide", "attack"]
+    assert data.label == "bona fide" and [c.label for c in data.confidences] == ["bona fide", "attack"]  # words, not identifiers
     assert shown.postprocess(picture) is not None and plot["visible"] is False
     out = fns["relabel"].fn(state, 1.0)
     assert verdict.postprocess(out[0]).label == "attack" and detector.threshold == 0.5

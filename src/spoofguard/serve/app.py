@@ -212,7 +212,11 @@ def create_app(settings: ServeSettings):
     MultiPartParser.spool_max_size = settings.limits.max_upload_bytes * settings.limits.max_batch_files + 1  # never spill to disk
     service = Service(settings)
     auth = Auth(settings.api_key, public_ui=settings.public_ui) if settings.api_key else None
-    app = FastAPI(title="spoofguard", version=_version(), description="Presentation attack detection: is this capture bona fide?")
+    app = FastAPI(title="spoofguard", version=_version(), description="Presentation attack detection: is this capture bona fide?",
+                  docs_url=None, redoc_url=None)  # /docs from packaged files (api_docs): the default loads Swagger UI from a CDN
+    from spoofguard.serve.api_docs import mount_docs
+
+    mount_docs(app)
     app.state.service = service
     app.state.auth = auth
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).parent
-VERDICTS = {"bona_fide": "Bona fide", "attack": "Attack", "no_face": "No face found"}
+VERDICTS = {"bona_fide": "Bona fide", "attack": "Attack", "no_face": "No face found", "no_finger": "No finger found"}
 
 
 def _environment():

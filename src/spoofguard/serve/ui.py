@@ -45,15 +45,15 @@ from spoofguard.errors import SpoofguardError
 
 log = logging.getLogger(__name__)
 
-WORDS = {"bona_fide": "bona fide", "attack": "attack", "no_face": "no face found"}
+WORDS = {"bona_fide": "bona fide", "attack": "attack", "no_face": "no face found", "no_finger": "no finger found"}
 NO_INPUT = "Upload an image, take a webcam snapshot or upload a video, then press **Analyse**."
 
 
-def verdict_at(score: float | None, threshold: float) -> str:
+def verdict_at(score: float | None, threshold: float, no_result: str = "no_face") -> str:
     """The verdict ``score`` gets at ``threshold``: ``bona_fide`` (score >= threshold), ``attack``, or
-    ``no_face`` when there is no score."""
+    ``no_result`` (``no_face``, or ``no_finger`` for a fingerprint model) when there is no score."""
     if score is None:
-        return "no_face"
+        return no_result
     return "bona_fide" if score >= threshold else "attack"
 
 
@@ -135,7 +135,7 @@ def relabel(state: Result | None, threshold: float | None) -> tuple:
 def render(result: Result, threshold: float | None = None) -> tuple:
     """``(label, overlay, message, plot)`` for ``result`` labelled at ``threshold``."""
     t = result.model_threshold if threshold is None else float(threshold)
-    verdict = verdict_at(result.score, t)
+    verdict = verdict_at(result.score, t, "no_face" if result.uses_faces else "no_finger")
     return (label_value(verdict, result.probabilities, result.classes), _overlay(result, t),
             message(result, t), frame_plot(result.video, t, result.model_threshold) if result.video is not None else None)
 
@@ -144,17 +144,21 @@ def label_value(verdict: str, probabilities: dict[str, float], classes: list[str
     """What ``gr.Label`` shows: the verdict as the heading, the class probabilities as bars (in the
     model's class order; ``gr.Label`` itself would put the most probable class on top, which
     contradicts the verdict whenever the threshold is not 0.5)."""
-    confidences = [{"label": c, "confidence": float(probabilities[c])} for c in classes if c in probabilities]
+    confidences = [{"label": WORDS.get(c, c), "confidence": float(probabilities[c])} for c in classes if c in probabilities]
     return {"label": WORDS.get(verdict, verdict), "confidences": confidences or None}
 
 
 def message(result: Result, threshold: float) -> str:
     """The Markdown beside the picture: verdict, score vs threshold, faces / frames, notes."""
     t, t0 = threshold, result.model_threshold
-    verdict = verdict_at(result.score, t)
+    verdict = verdict_at(result.score, t, "no_face" if result.uses_faces else "no_finger")
     lines = []
     if result.score is None:
         what = "picture" if result.kind == "image" else "video"
+        if not result.uses_faces:
+            lines.append(f"### No finger found in this {what}")
+            lines.append("This model judges fingerprint captures and found no ridge texture (a blank or flat picture).")
+            return "\n".join(lines)
         lines.append(f"### No face found in this {what}")
         lines.append("This model judges faces and found none"
                      + (" in any sampled frame" if result.kind == "video" else "")
@@ -468,7 +472,7 @@ def build_ui(detector, max_video_frames: int = 32, predict_lock=None, limits=Non
             with gr.Column(scale=1, min_width=320):
                 text = gr.Markdown(NO_INPUT, label="Result")
                 verdict = VerdictLabel(label="Verdict and class probabilities")
-                slider = gr.Slider(0.0, 1.0, value=model_threshold, step=0.001, label="What-if threshold",
+                slider = gr.Slider(0.0, 1.0, value=round(model_threshold, 3), step=0.001, label="What-if threshold",
                                    info=f"Re-labels the result on this page only; the model keeps its threshold "
                                         f"{model_threshold:.3f}.")
                 reset = gr.Button("Back to the model's threshold", size="sm")

@@ -347,8 +347,12 @@ def video_prediction(detector, data: bytes, folder: PrivateFolder, limits: Limit
 
     with folder.file(data, ".video") as path:
         check_video_file(path, limits)
+        from spoofguard.inference.detector import PredictionFailed
+
         try:
             return detector.predict_video(path, max_frames=limits.max_video_frames)
+        except PredictionFailed as e:  # decoded, but the model cannot score it (e.g. colour frames for a fingerprint model)
+            raise ApiError(422, "prediction_failed", _strip_path(str(e), path)) from None
         except SpoofguardError as e:
             raise ApiError(422, "unreadable_video", _strip_path(str(e), path)) from None
 
