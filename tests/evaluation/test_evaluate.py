@@ -104,3 +104,29 @@ def test_unreadable_inputs_are_left_out_and_reported(trained_run, tmp_path):
     table, failed = ev.score_samples(Detector(trained_run.bundle), manifest)
     assert table.sample_id.tolist() == ["good.png"]
     assert [p for p, _ in failed] == [str(bad)] and "broken.png" in failed[0][1]
+
+
+def test_non_response_rates_and_provenance_reach_the_report(trained_run, tmp_path):
+    """ISO/IEC 30107-3's BPNRR / APNRR: presentations without a decision are counted apart, and the report
+    says which version judged which data when."""
+    from PIL import Image
+
+    from spoofguard.data.manifest import Manifest, Sample, write_manifest
+    from tests.conftest import ridge_image
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(4):
+        for label in ("bona_fide", "attack"):
+            path = tmp_path / f"{label}{i}.png"
+            Image.fromarray(ridge_image(rng, attack=label == "attack")).save(path)
+            samples.append(Sample(str(path), label, "" if label == "bona_fide" else "print", f"s{i}"))
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(blank)  # no finger: no decision
+    samples.append(Sample(str(blank), "bona_fide", "", "s9"))
+    data = write_manifest(Manifest(samples), tmp_path / "m.csv")
+    r = ev.evaluate(trained_run.bundle, data, tmp_path / "r", bootstrap=0)
+    assert r.metrics["bpnrr"] == pytest.approx(1 / 5) and r.metrics["apnrr"] == 0.0 and r.metrics["n_no_response_bona_fide"] == 1
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "BPNRR" in report and "APNRR" in report
+    assert "spoofguard_version" in report and "data_sha256" in report and "scored_at" in report

@@ -94,14 +94,42 @@ def _score_videos(detector, samples: list, root: str) -> tuple[ScoreTable, list[
 
 
 def _score_meta(detector) -> dict:
-    """What a score file records of the model that wrote it (its threshold is used when no dev scores are given)."""
+    """What a score file records of the model that wrote it (its threshold is used when no dev scores are
+    given) and of how it was made: the spoofguard version, when, and the model's weights hash."""
+    import time
+
     return {
         "bundle": detector.path,
         "threshold": detector.threshold,
         "threshold_rule": detector.metadata.get("threshold_rule", "eer"),
         "threshold_source": detector.metadata.get("threshold_source", "bundle"),
         "architecture": detector.architecture,
+        "weights_sha256": detector.metadata.get("weights_sha256"),
+        "spoofguard_version": _spoofguard_version(),
+        "scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _spoofguard_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spoofguard")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def non_response_rates(manifest: Manifest, failed: list[tuple[str, str]]) -> dict:
+    """ISO/IEC 30107-3's non-response rates: the share of bona fide (BPNRR) and of attack presentations
+    (APNRR) the system gave no decision for (unreadable, no face or finger found), with their counts."""
+    missing = {p for p, _ in failed}
+    out = {}
+    for key, label in (("bpnrr", "bona_fide"), ("apnrr", "attack")):
+        rows = [s for s in manifest if s.label == label]
+        lost = sum(1 for s in rows if s.path in missing)
+        out[key] = lost / len(rows) if rows else None
+        out[f"n_no_response_{label}"] = lost
+    return out
 
 
 def select_samples(data: str | Path, split: str | None, bundle_path: str | None = None, protocol: str | None = None,
@@ -251,6 +279,8 @@ def evaluate(bundle: str | Path, data: str | Path, out: str | Path, split: str |
     judged = per_video(table, per_video_how) if per_video_how else table
     threshold = resolve_threshold(judged)
     metrics = metrics_for(judged, threshold, bootstrap=bootstrap, seed=seed)
+    metrics.update(non_response_rates(manifest, failed))
+    metrics["data_sha256"] = manifest.fingerprint()  # what was judged, for the report's provenance
     write_metrics_json(metrics, out / "metrics.json")
     title = f"{detector.architecture} on {what}" + (f", per video ({per_video_how})" if per_video_how else "")
     paths = write_report(out, metrics, judged, title=title, threshold_source=threshold.source)

@@ -146,12 +146,19 @@ def metrics_table(metrics: dict) -> Table:
 
 
 def counts_table(metrics: dict) -> Table:
-    """Number of rows per class and per attack species."""
+    """Number of rows per class and per attack species, and the non-response rates (ISO/IEC 30107-3:
+    presentations that got no decision) when the evaluation knows them."""
     n_bf, n_att = metrics.get("n_bona_fide", 0), metrics.get("n_attack", 0)
     rows = [["bona fide", str(n_bf)]]
     rows += [[f"attack: {s}", str(n)] for s, n in (metrics.get("n_per_species") or {}).items()]
     rows += [["attacks (all species)", str(n_att)], ["total", str(n_bf + n_att)]]
-    return Table("Samples per class", ["Class", "Samples"], rows)
+    note = ""
+    if "bpnrr" in metrics:
+        rows += [["bona fide without a decision (BPNRR)", f"{metrics.get('n_no_response_bona_fide', 0)} ({fmt_rate(metrics['bpnrr'])})"],
+                 ["attacks without a decision (APNRR)", f"{metrics.get('n_no_response_attack', 0)} ({fmt_rate(metrics['apnrr'])})"]]
+        note = ("Non-response: unreadable, or no face / finger found; not scored and not in the rates above "
+                "(ISO/IEC 30107-3 reports them apart: BPNRR, APNRR).")
+    return Table("Samples per class", ["Class", "Samples"], rows, note)
 
 
 def classification_table(metrics: dict) -> Table:
@@ -449,7 +456,7 @@ def write_report(out_dir, metrics: dict, table: ScoreTable, *, title: str, thres
                       "Score = probability of bona fide; score ≥ threshold → bona fide.")
     tables = [metrics_table(metrics), counts_table(metrics), classification_table(metrics),
               confusion_table(metrics)]
-    prov = provenance_table(table.meta)
+    prov = provenance_table({**table.meta, **({"data_sha256": metrics["data_sha256"]} if metrics.get("data_sha256") else {})})
     if prov is not None:
         tables.append(prov)
     attacks, bona_fide = worst_errors(table, threshold, worst_n)
