@@ -2,8 +2,22 @@
 
 Columns: ``path, label, species, subject, session, device, video_id, split`` (empty where unknown).
 ``label`` is ``bona_fide`` or ``attack``; ``species`` names the attack's kind (PAI species) and is
-empty for bona fide rows. Paths in a manifest file are written relative to the file's folder, so a
-dataset and its manifest can move together; they are resolved to absolute paths on reading.
+empty for bona fide rows. Paths are resolved to absolute paths on reading.
+
+Where a row's ``path`` is relative to (so the file survives a move):
+
+- A manifest *inside* its data folder (every sample below the CSV's folder, e.g. ``data frames``'
+  cache or a synthesised set) stores paths relative to the CSV's folder and nothing else: the folder
+  moves as one piece, and the file is byte-identical wherever it is written.
+- A manifest *outside* its data (``data scan DIR -o elsewhere.csv``, a run's ``split.csv``) records
+  the data root in two extra columns: ``root`` (absolute) and ``root_relative`` (the same folder
+  relative to the CSV's folder), with ``path`` relative to the root. On reading, the recorded ``root``
+  is used while it exists (the CSV was moved or copied alone); else ``root_relative`` from the CSV's
+  new place (CSV and data moved together); ``read_manifest(..., root=NEW)`` overrides both (the
+  data was moved). An override also applies to manifests without a root (their paths are relative to
+  the CSV's folder otherwise).
+- Manifests written before the root columns existed (paths relative to the CSV, ``../../data/...``)
+  and manifests with absolute paths read as they always did.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ class Sample:
 
 
 COLUMNS = tuple(f.name for f in fields(Sample))
+ROOT_COLUMNS = ("root", "root_relative")  # written only by a manifest outside its data folder
 
 
 class Manifest:
@@ -146,12 +161,17 @@ def validate_sample(row: dict[str, str], where: str) -> Sample:
     return Sample(**values)
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Read a manifest CSV; relative paths are resolved against the CSV's folder."""
+def read_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Manifest:
+    """Read a manifest CSV into absolute paths (see the module's notes for what relative paths are
+    relative to). ``root`` overrides the data root the file records (or, for a file that records
+    none, the CSV's folder): pass the data's new location after moving it."""
     path = Path(path)
     if not path.is_file():
         raise SpoofguardError(f"manifest {path} does not exist (make one with `spoofguard data scan DIR -o {path}`).")
     base = str(path.resolve().parent)
+    override = str(Path(root).expanduser().resolve()) if root is not None else None
+    if override is not None and not os.path.isdir(override):
+        raise SpoofguardError(f"data root {root}: no such folder (the folder the manifest's paths are relative to).")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
@@ -163,7 +183,9 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             )
         # columns by position (extra columns are allowed and ignored): a million rows in a few seconds
         where = [header.index(c) if c in header else None for c in COLUMNS]
+        at_root = [header.index(c) if c in header else None for c in ROOT_COLUMNS]
         width = len(header)
+        bases: dict[tuple[str, str], str] = {}  # (root, root_relative) -> the folder it resolves to
         samples = []
         for i, row in enumerate(reader, start=2):
             if len(row) < width:
@@ -174,26 +196,78 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             if values[1] == BONA_FIDE:
                 values[2] = ""
             if not os.path.isabs(values[0]):
-                values[0] = os.path.normpath(os.path.join(base, values[0]))
+                key = tuple(row[k].strip() if k is not None else "" for k in at_root)
+                if key not in bases:
+                    bases[key] = _data_root(key, base, override, f"{path}, line {i}")
+                values[0] = os.path.normpath(os.path.join(bases[key], values[0]))
             samples.append(Sample(*values))
     if not samples:
         raise SpoofguardError(f"manifest {path} has no rows.")
+    recorded = {k[0] for k in bases if k[0]}
+    if override is not None and len(recorded) > 1:
+        raise SpoofguardError(f"{path} records {len(recorded)} data roots ({', '.join(sorted(recorded))}); "
+                              "one root override cannot stand for all of them: rewrite the root column instead.")
     return Manifest(samples)
 
 
+def _data_root(key: tuple[str, str], base: str, override: str | None, where: str) -> str:
+    """The folder a row's relative path is relative to: the override, the recorded root while it
+    exists, the recorded root relative to the CSV's folder, else the recorded root (so a missing
+    file names where the data was)."""
+    recorded, relative = key
+    if override is not None:
+        return override
+    if not recorded:
+        return os.path.normpath(os.path.join(base, relative)) if relative else base
+    if not os.path.isabs(recorded):
+        raise SpoofguardError(f"{where}: root {recorded!r} is not an absolute path (root_relative holds the relative one).")
+    if os.path.isdir(recorded):
+        return recorded
+    if relative and os.path.isdir(moved := os.path.normpath(os.path.join(base, relative))):
+        return moved
+    return recorded
+
+
 def write_manifest(manifest: Manifest, path: str | os.PathLike) -> Path:
-    """Write a manifest CSV with paths relative to its folder where possible."""
+    """Write a manifest CSV. Samples all below the CSV's folder: paths relative to that folder (the
+    folder moves as one piece). Otherwise: paths relative to the samples' common folder, recorded as
+    ``root`` (absolute) and ``root_relative`` (from the CSV's folder), so the CSV may move alone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = str(path.resolve().parent)
+    absolute = [s for s in manifest if os.path.isabs(s.path)]
+    inside = all(_is_below(s.path, base) for s in absolute)
+    root = "" if inside else common_root(absolute)
+    if not inside and (not root or not os.path.isabs(root)):
+        root = ""  # no common folder (e.g. two drives): absolute paths, as they are
+    relative = ""
+    if root:
+        try:
+            relative = Path(os.path.relpath(root, base)).as_posix()
+        except ValueError:  # another drive
+            relative = ""
+    columns = COLUMNS + (ROOT_COLUMNS if root else ())
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
+        writer = csv.writer(f)
+        writer.writerow(columns)
         for s in manifest:
-            row = asdict(s)
-            row["path"] = _relative(s.path, base) if os.path.isabs(s.path) else s.path
+            row = [s.path, s.label, s.species, s.subject, s.session, s.device, s.video_id, s.split]
+            if os.path.isabs(s.path):
+                if inside:
+                    row[0] = _relative(s.path, base)
+                elif root:
+                    row[0] = _relative(s.path, root)
+            if root:
+                row += [root, relative] if os.path.isabs(s.path) else ["", ""]
             writer.writerow(row)
     return path
+
+
+def _is_below(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), folder]) == folder
+    except ValueError:  # another drive
+        return False
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:

@@ -24,15 +24,18 @@ def by_id(result):
 
 
 def test_fields_from_names_and_folders(tree):
+    """Source of truth: bob.db.casia_fasd (models.py ``File.get_quality``: 1/3/5/7 normal, 2/4/6/8 low,
+    HR_x high; ``get_type``: 3/4/HR_2 warped, 5/6/HR_3 cut, 7/8/HR_4 video; __init__.py ``db_mappings``
+    ``real_normal`` = 1, ``real_low`` = 2 ...; folders ``<train|test>_release/<n>/``)."""
     result = import_dataset(tree, format="casia-fasd")
     rows = by_id(result)
     assert len(rows) == 26 and result.skipped == []
     table = {Path(k).name: (s.label, s.species, s.device) for k, s in rows.items() if k.startswith("train_release/1/")}
     assert table == {
-        "1": ("bona_fide", "", "low"), "2": ("bona_fide", "", "normal"), "HR_1": ("bona_fide", "", "high"),
-        "3": ("attack", "print", "low"), "4": ("attack", "print", "normal"), "HR_2": ("attack", "print", "high"),
-        "5": ("attack", "cutout", "low"), "6": ("attack", "cutout", "normal"), "HR_3": ("attack", "cutout", "high"),
-        "7": ("attack", "replay", "low"), "8": ("attack", "replay", "normal"), "HR_4": ("attack", "replay", "high"),
+        "1": ("bona_fide", "", "normal"), "2": ("bona_fide", "", "low"), "HR_1": ("bona_fide", "", "high"),
+        "3": ("attack", "print", "normal"), "4": ("attack", "print", "low"), "HR_2": ("attack", "print", "high"),
+        "5": ("attack", "cutout", "normal"), "6": ("attack", "cutout", "low"), "HR_3": ("attack", "cutout", "high"),
+        "7": ("attack", "replay", "normal"), "8": ("attack", "replay", "low"), "HR_4": ("attack", "replay", "high"),
     }
     s = rows["test_release/2/HR_4"]
     assert (s.subject, s.session, s.split, s.path) == ("test-2", "", "test", str((tree / "test_release/2/HR_4.avi").resolve()))
@@ -41,13 +44,16 @@ def test_fields_from_names_and_folders(tree):
 
 
 @pytest.mark.parametrize("protocol, kept", [
-    ("low", {"1", "3", "5", "7"}),
+    ("low", {"2", "4", "6", "8"}),  # bob.db.casia_fasd: objects(qualities='low') -> db_mappings['*_low'] = 2, 4, 6, 8
+    ("normal", {"1", "3", "5", "7"}),
     ("HIGH", {"HR_1", "HR_2", "HR_3", "HR_4"}),
     ("cut", {"1", "2", "HR_1", "5", "6", "HR_3"}),
     ("video", {"1", "2", "HR_1", "7", "8", "HR_4"}),
     ("overall", {Path(n).stem for n in NAMES}),
 ])
 def test_test_scenarios(tree, protocol, kept):
+    """Source of truth: bob.db.casia_fasd ``Database.objects(qualities=..., types=...)``: a quality keeps
+    bona fide and attack videos of that quality; an attack type keeps every bona fide video and that type."""
     result = casia.import_casia_fasd(tree, protocol=protocol)
     train = {Path(s.video_id).name for s in result.manifest if s.split == "train"}
     assert train == kept
@@ -92,3 +98,21 @@ def test_detect(tree, tmp_path):
     }
     for name, files in others.items():
         assert not casia.detect(touch(tmp_path / name, *files)), name
+
+
+def test_a_full_release_tree_by_quality(tmp_path):
+    """Source of truth: bob.db.casia_fasd's file naming (``<group>_release/<id>/<stem>.avi``, the 12
+    stems of ``db_mappings``): 20 training and 30 test subjects, each with all 12 videos; ``--protocol
+    low``/``normal``/``high`` each select a third of them, bona fide and attacks alike, and the three
+    thirds partition the set."""
+    root = touch(tmp_path / "CASIA_faceAntisp", *(f"train_release/{i}/{n}" for i in range(1, 21) for n in NAMES),
+                 *(f"test_release/{i}/{n}" for i in range(1, 31) for n in NAMES))
+    everything = import_dataset(root, format="auto").manifest
+    assert len(everything) == 50 * 12 and len({s.subject for s in everything}) == 50
+    picked = {q: import_dataset(root, format="casia-fasd", protocol=q).manifest for q in ("low", "normal", "high")}
+    for quality, m in picked.items():
+        assert len(m) == 50 * 4 and {s.device for s in m} == {quality}
+        assert sum(s.label == "bona_fide" for s in m) == 50  # one bona fide video per subject and quality
+    assert {Path(s.path).stem for s in picked["low"]} == {"2", "4", "6", "8"}
+    assert {Path(s.path).stem for s in picked["normal"]} == {"1", "3", "5", "7"}
+    assert sorted(s.path for q in picked.values() for s in q) == sorted(s.path for s in everything)

@@ -1,5 +1,6 @@
 """LivDet importer: fake trees in the shapes of the 2009-2021 releases."""
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,11 @@ from PIL import Image
 
 from spoofguard.data.importers import detect_format, import_dataset
 from spoofguard.data.importers.livdet import detect, material
+from spoofguard.data.sources import load_samples
 from spoofguard.errors import SpoofguardError
+from spoofguard.training.train import TrainConfig
+
+TRAIN_DEFAULT_FORMAT = {f.name: f.default for f in fields(TrainConfig)}["format"]  # what `train --data DIR` reads with
 
 
 def img(path: Path) -> Path:
@@ -68,7 +73,8 @@ def test_flattened_variant_and_skips(tmp_path):
     (tmp_path / "live" / "11_1.png").write_bytes(b"")
     result = import_dataset(tmp_path, format="livdet")
     s = by_name(result.manifest)
-    assert (s["10_2.png"].label, s["10_2.png"].species, s["10_2.png"].split, s["10_2.png"].device) == ("attack", "unknown", "", "")
+    # no material folder: the species is the folder's name, as the generic folder layout gives it
+    assert (s["10_2.png"].label, s["10_2.png"].species, s["10_2.png"].split, s["10_2.png"].device) == ("attack", "spoof", "", "")
     assert [Path(p).name for p, _ in result.skipped] == ["loose.png"]
     assert "11_1.png" in s  # not decoded by default
     checked = import_dataset(tmp_path, format="livdet", check_images=True)
@@ -123,3 +129,93 @@ def test_detect_leaves_other_trees_alone(tmp_path):
     (tmp_path / "empty").mkdir()
     for name in ("generic", "split", "nuaa", "celeba", "celeba/Data", "siw", "empty"):
         assert not detect(tmp_path / name), name
+
+
+# LivDet 2013 as bob.db.livdet2013 lists it (<Sensor>/<train|test>/<live|spoof>.txt): a few lines of each list,
+# extensions by File.default_extension (.png for Biometrika and Italdata, .bmp for CrossMatch and Swipe)
+LIVDET2013 = [
+    "Training/BiometrikaTrain/Live/031TLidxBmk.png", "Training/BiometrikaTrain/Live/034TamRthbBmk.png",
+    "Training/BiometrikaTrain/Spoof/Ecoflex/031.1TrrLidxBmk.png", "Training/BiometrikaTrain/Spoof/Ecoflex/0083.3TrrLidxBmk.png",
+    "Training/BiometrikaTrain/Spoof/Gelatin/082.TrrLidxBmk.png", "Training/BiometrikaTrain/Spoof/Gelatin/034TrrRthbBmk.png",
+    "Testing/BiometrikaTest/Live/002.1TLidxBmk.png", "Testing/BiometrikaTest/Live/004TwfRthbBmk.png",
+    "Testing/BiometrikaTest/Spoof/Ecoflex/004.1TrrLmdlBmk.png",
+    "Training/ItaldataTrain/Live/031TLidxItd.png", "Training/ItaldataTrain/Spoof/Modasil/088.6TrrLthbItd.png",
+    "Training/ItaldataTrain/Spoof/WoodGlue/034TrrLidxItd.png", "Testing/ItalDataTest/Live/020.1ThpLidxItd.png",
+    "Training/CrossMatchTrain/Spoof/BodyDouble/1017371_R1_1.bmp", "Training/CrossMatchTrain/Spoof/Latex/2126749_R3_1.bmp",
+    "Testing/CrossMatchTest/Live/9999999_R2_2.bmp",
+    "Training/SwipeTrain/Live/0272105_R1_1.bmp", "Training/SwipeTrain/Live/1844839_R2_6.bmp",
+    "Training/SwipeTrain/Spoof/WoodGlue/9999999_R2_4.bmp", "Testing/SwipeTest/Live/9999999_R5_6.bmp",
+]
+
+
+def test_livdet2013_one_device_per_sensor_and_subjects_from_names(tmp_path):
+    """Source of truth: bob.db.livdet2013's file lists (bob/db/livdet2013/<Sensor>/<train|test>/<live|spoof>.txt,
+    e.g. ``Training/BiometrikaTrain/Live/031TLidxBmk``, ``Training/ItaldataTrain/Spoof/Modasil/088.6TrrLthbItd``,
+    ``Training/CrossMatchTrain/Spoof/BodyDouble/1017371_R1_1``, ``SwipeTrain/Live/0272105_R1_1``; every
+    file name below is on those lists, its folders as the bob/ lists write them, ``Training/``/``Testing/``
+    added where the older xbob/ lists leave them out) and
+    models.py's ``default_extension``. One sensor is one device in both splits; Biometrika/Italdata names
+    carry the subject number before ``.copy``/``T`` (0083.3 is the release's 083), CrossMatch/Swipe before ``_``."""
+    root = tmp_path / "LivDet2013"
+    for rel in LIVDET2013:
+        img(root / rel)
+    assert detect_format(root) == "livdet"
+    m = import_dataset(root, format="auto").manifest
+    assert len(m) == len(LIVDET2013)
+    s = by_name(m)
+    assert {x.device for x in m} == {"biometrika", "italdata", "crossmatch", "swipe"}
+    for sensor in ("biometrika", "italdata", "crossmatch", "swipe"):
+        assert {x.split for x in m if x.device == sensor} == {"train", "test"}, sensor
+    assert (s["031TLidxBmk.png"].subject, s["031TLidxBmk.png"].split, s["031TLidxBmk.png"].label) == ("031", "train", "bona_fide")
+    assert (s["031.1TrrLidxBmk.png"].subject, s["031.1TrrLidxBmk.png"].species) == ("031", "ecoflex")
+    assert s["0083.3TrrLidxBmk.png"].subject == "083" and s["082.TrrLidxBmk.png"].subject == "082"
+    assert (s["082.TrrLidxBmk.png"].species, s["034TrrRthbBmk.png"].subject) == ("gelatine", "034")
+    assert (s["002.1TLidxBmk.png"].subject, s["002.1TLidxBmk.png"].split, s["002.1TLidxBmk.png"].device) == ("002", "test", "biometrika")
+    assert (s["088.6TrrLthbItd.png"].subject, s["088.6TrrLthbItd.png"].species, s["088.6TrrLthbItd.png"].device) == (
+        "088", "modasil", "italdata")
+    assert s["034TrrLidxItd.png"].species == "woodglue"
+    assert (s["020.1ThpLidxItd.png"].subject, s["020.1ThpLidxItd.png"].split, s["020.1ThpLidxItd.png"].device) == (
+        "020", "test", "italdata")  # the list spells the folder ItalDataTest
+    assert (s["1017371_R1_1.bmp"].subject, s["1017371_R1_1.bmp"].species, s["1017371_R1_1.bmp"].split) == (
+        "1017371", "body_double", "train")
+    assert (s["9999999_R2_2.bmp"].subject, s["9999999_R2_2.bmp"].device, s["9999999_R2_2.bmp"].split) == ("9999999", "crossmatch", "test")
+    assert (s["9999999_R2_4.bmp"].species, s["9999999_R2_4.bmp"].device) == ("woodglue", "swipe")
+    assert (s["1844839_R2_6.bmp"].subject, s["9999999_R5_6.bmp"].split) == ("1844839", "test")
+    assert m.has_subjects  # no --subject-pattern needed
+
+
+def test_livdet2013_sensor_folder_alone_and_split_words_glued_to_unknown_sensors(tmp_path):
+    """Source of truth: bob.db.livdet2013's older (xbob) lists, which start at the sensor folder
+    (``BiometrikaTrain/Spoof/Ecoflex/...``, ``SwipeTrain/Live/...``): the split and device come from it alone."""
+    img(tmp_path / "BiometrikaTrain" / "Live" / "031TLidxBmk.png")
+    img(tmp_path / "BiometrikaTest" / "Spoof" / "Ecoflex" / "004.1TrrLmdlBmk.png")
+    img(tmp_path / "NewSensorTrain" / "Live" / "7_1.png")
+    img(tmp_path / "NewSensorTest" / "Fake" / "Latex" / "7_2.png")
+    s = by_name(import_dataset(tmp_path, format="livdet").manifest)
+    assert (s["031TLidxBmk.png"].device, s["031TLidxBmk.png"].split) == ("biometrika", "train")
+    assert (s["004.1TrrLmdlBmk.png"].device, s["004.1TrrLmdlBmk.png"].split, s["004.1TrrLmdlBmk.png"].subject) == (
+        "biometrika", "test", "004")
+    assert {(s[n].device, s[n].split) for n in ("7_1.png", "7_2.png")} == {("newsensor", "train"), ("newsensor", "test")}
+
+
+def test_scan_and_training_loader_read_a_livdet_folder_alike(tmp_path):
+    """``data scan`` (format detected with detect_format, then import_dataset) and training's loader
+    (load_samples with TrainConfig's default format) give one folder the same rows, so the same data
+    fingerprint (checked on the flattened variant, live/ and spoof/ without material folders, and on
+    LivDet 2013's tree as bob.db.livdet2013 lists it); the flattened one gets species ``spoof`` from
+    both the LivDet and the folder layout."""
+    for rel in ["live/10_1.png", "live/11_1.png", "spoof/10_2.png", "spoof/12_1.png"]:
+        img(tmp_path / "flat" / rel)
+    for rel in LIVDET2013[:9]:
+        img(tmp_path / "full" / rel)
+    for name in ("flat", "full"):
+        root = tmp_path / name
+        scanned = import_dataset(root, format=detect_format(root)).manifest
+        loaded = load_samples(root, format=TRAIN_DEFAULT_FORMAT).manifest
+        assert scanned.samples == loaded.samples and scanned.fingerprint() == loaded.fingerprint(), name
+        assert load_samples(root).manifest.fingerprint() == scanned.fingerprint()  # the library default is the same
+    flat = import_dataset(tmp_path / "flat", format="auto").manifest
+    assert {x.species for x in flat if x.label == "attack"} == {"spoof"}
+    as_folder = import_dataset(tmp_path / "flat", format="folder")
+    assert {x.species for x in as_folder.manifest if x.label == "attack"} == {"spoof"}
+    assert any("looks like the livdet layout" in w for w in as_folder.warnings)  # the folder layout points at the right one

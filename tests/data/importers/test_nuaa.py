@@ -113,3 +113,68 @@ def test_detect(tmp_path):
     img(tmp_path / "celeba" / "Data" / "train" / "4980" / "live" / "000001.jpg")
     for name in ("generic", "half", "livdet", "celeba"):
         assert not detect(tmp_path / name), name
+
+
+def release(root: Path, sets=("raw", "face", "normalized")) -> Path:
+    """NUAAImposterDB as xbob.db.nuaa's driver lists its files: raw/, Detectedface/, NormalizedFace/,
+    each with Client<Set>/, Imposter<Set>/ and {client,imposter}_{train,test}_<set>.txt."""
+    names = {"raw": ("raw", "Raw", ".jpg"), "face": ("Detectedface", "Face", ".jpg"), "normalized": ("NormalizedFace", "Normalized", ".bmp")}
+    for variant in sets:
+        folder, title, ext = names[variant]
+        nuaa(root / folder, title, ext)
+        write_lists(root / folder, variant, ext=ext)
+    return root
+
+
+def test_release_folder_and_each_set_folder_need_no_variant(tmp_path, caplog):
+    """Source of truth: xbob.db.nuaa's driver (``Interface.files``: raw/{client,imposter}_{train,test}_raw.txt,
+    NormalizedFace/..._normalized.txt, Detectedface/..._face.txt beside the image folders); file names
+    ID_glasses_position_session_picture as NUAA distributes them. The set is found from the folders."""
+    root = release(tmp_path / "NUAAImposterDB")
+    assert detect(root) and detect_format(root) == "nuaa"
+    whole = import_dataset(root, format="auto")
+    assert len(whole.manifest) == 5 and all("/raw/ClientRaw/" in s.path or "/raw/ImposterRaw/" in s.path for s in whole.manifest)
+    assert rows(whole.manifest)["bona_fide", "0002/0002_00_00_03_1.jpg"].split == "test"  # raw/'s own lists
+    [warning] = whole.warnings
+    assert "read raw" in warning and str(root / "Detectedface") in warning and str(root / "NormalizedFace") in warning
+    assert any(str(root / "Detectedface") in r.getMessage() for r in caplog.records)  # logged, so the CLI shows it
+    for folder, ext in (("Detectedface", ".jpg"), ("NormalizedFace", ".bmp"), ("raw", ".jpg")):
+        assert detect_format(root / folder) == "nuaa", folder
+        result = import_dataset(root / folder, format="auto")  # no variant to pass
+        assert len(result.manifest) == 5 and result.warnings == [], folder
+        assert all(f"/{folder}/" in s.path and s.path.endswith(ext) for s in result.manifest)
+        assert rows(result.manifest)["bona_fide", "0002/0002_00_00_03_1" + ext].split == "test"
+        assert {s.split for s in import_dataset(root / folder, format="nuaa", protocol="nuaa").manifest} == {"train", "test"}
+    only_faces = release(tmp_path / "faces_only", sets=("face",))
+    assert all("/Detectedface/ClientFace/" in s.path or "/Detectedface/ImposterFace/" in s.path
+               for s in import_dataset(only_faces, format="auto").manifest)
+    assert len(import_dataset(root, format="nuaa", variant="normalized").manifest) == 5  # the Python API may still choose
+    with pytest.raises(SpoofguardError, match="no ClientRaw/ImposterRaw folders under .*found the face set; leave the variant out"):
+        import_dataset(only_faces, format="nuaa", variant="raw")
+
+
+def test_a_client_or_imposter_folder_reads_one_class_and_says_so(tmp_path):
+    root = release(tmp_path / "NUAAImposterDB", sets=("face",))
+    client = root / "Detectedface" / "ClientFace"
+    assert detect_format(client) == "nuaa"
+    result = import_dataset(client, format="auto")
+    assert {s.label for s in result.manifest} == {"bona_fide"} and len(result.manifest) == 3
+    assert rows(result.manifest)["bona_fide", "0002/0002_00_00_03_1.jpg"].split == "test"  # lists from the folder above
+    assert any("holds NUAA's bona fide images only" in w and str(root / "Detectedface") in w for w in result.warnings)
+    assert any(w.startswith("one class only") for w in result.warnings)
+    imposter = import_dataset(root / "Detectedface" / "ImposterFace", format="nuaa")
+    assert {(s.label, s.species) for s in imposter.manifest} == {("attack", "print")}
+    with pytest.raises(SpoofguardError, match="the face set"):
+        import_dataset(client, format="nuaa", variant="raw")
+
+
+def test_nuaa_read_as_folder_layout_warns_about_id_species(tmp_path):
+    """``data scan --format folder`` on NUAA: every file is an 'attack' whose species is a subject id."""
+    root = nuaa(tmp_path / "raw")
+    result = import_dataset(root, format="folder")
+    assert {s.species for s in result.manifest} == {"0001", "0002"}  # what the folder layout makes of it
+    text = "\n".join(result.warnings)
+    assert "one class only: all 5 samples are attack" in text
+    assert "2 of 2 attack species look like subject or session numbers" in text and "0001, 0002" in text
+    assert "looks like the nuaa layout: --format nuaa" in text
+    assert import_dataset(root, format="nuaa").warnings == []

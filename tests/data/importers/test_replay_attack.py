@@ -87,7 +87,9 @@ def test_odd_files_are_skipped_with_reasons(tree):
 
 def test_protocol_and_errors(tree, tmp_path):
     assert len(replay.import_replay_attack(tree, protocol="grandtest").manifest) == 6
-    with pytest.raises(SpoofguardError, match="unknown Replay-Attack protocol 'print'; valid protocols: grandtest"):
+    with pytest.raises(SpoofguardError, match="unknown Replay-Attack/Replay-Mobile protocol 'photo'; valid protocols: grandtest"):
+        replay.import_replay_attack(tree, protocol="photo")
+    with pytest.raises(SpoofguardError, match="protocol print is Replay-Mobile's.*for Replay-Attack use grandtest"):
         replay.import_replay_attack(tree, protocol="print")
     touch(tmp_path / "other", "live/a.mov")
     with pytest.raises(SpoofguardError, match="no train/devel/test folders .* Replay-Attack or Replay-Mobile"):
@@ -112,3 +114,58 @@ def test_detect(tree, tmp_path):
     }
     for name, files in others.items():
         assert not replay.detect(touch(tmp_path / name, *files)), name
+
+
+# Replay-Mobile names as bob.db.replaymobile's create.py parses them: real
+# client<id>_session<n>_<authenticate|enroll>_<tablet|mobile>_<light>, attack
+# attack_client<id>_session<n>_<print|mattescreen>_<fixed|hand>_<tablet|mobile>_<photo|video>_<light>
+REPLAY_MOBILE = [
+    "train/real/client001_session01_authenticate_tablet_lightoff.mov",
+    "train/real/client001_session02_authenticate_mobile_lighton.mov",
+    "train/attack/attack_client001_session01_print_fixed_tablet_photo_lightoff.mov",
+    "train/attack/attack_client001_session01_print_hand_mobile_photo_lighton.mov",
+    "train/attack/attack_client001_session01_mattescreen_fixed_tablet_photo_lightoff.mov",
+    "train/attack/attack_client001_session01_mattescreen_fixed_mobile_video_lighton.mov",
+    "devel/real/client005_session01_authenticate_mobile_lightoff.mov",
+    "devel/attack/attack_client005_session01_print_hand_tablet_photo_lightoff.mov",
+    "devel/attack/attack_client005_session01_mattescreen_fixed_tablet_video_lightoff.mov",
+    "test/real/client002_session01_authenticate_tablet_lighton.mov",
+    "test/attack/attack_client002_session01_print_fixed_mobile_photo_lighton.mov",
+    "test/attack/attack_client002_session01_mattescreen_fixed_mobile_photo_lighton.mov",
+    "enroll/client001_session01_enroll_tablet_lighton.mov",
+]
+
+
+@pytest.mark.parametrize("protocol, attacks", [
+    ("grandtest", {"print", "mattescreen"}),
+    ("print", {"print"}),
+    ("mattescreen", {"mattescreen"}),
+])
+def test_replay_mobile_protocols(tmp_path, protocol, attacks):
+    """Source of truth: bob.db.replaymobile (create.py ``define_protocols``: grandtest from
+    attack-grandtest-allsupports-alldevices, print from attack-print-allsupports-alldevices, mattescreen
+    from attack-mattescreen-fixed-alldevices-alltype, every protocol with the real-alldevices bona fide
+    lists; test.py: 640 grandtest attacks = 320 print + 320 mattescreen). Each protocol keeps every bona
+    fide video of every split, and the attacks of its instrument (print held by hand or fixed)."""
+    root = touch(tmp_path / "replaymobile", *REPLAY_MOBILE)
+    result = import_dataset(root, format="replay-attack", protocol=protocol)
+    m = result.manifest
+    assert sum(s.label == "bona_fide" for s in m) == 4 and {s.split for s in m} == {"train", "dev", "test"}
+    instruments = {("print" if "_print_" in s.path else "mattescreen") for s in m if s.label == "attack"}
+    assert instruments == attacks
+    expected = {"grandtest": 8, "print": 4, "mattescreen": 4}[protocol]
+    assert sum(s.label == "attack" for s in m) == expected
+    dropped = [Path(p).name for p, why in result.skipped if why == f"not in protocol {protocol}"]
+    assert len(dropped) == 8 - expected and all(("_print_" in n) != (protocol == "print") for n in dropped)
+    if protocol == "print":  # hand-held and fixed prints alike ("allsupports")
+        assert {s.device for s in m if s.label == "attack"} == {"tablet", "smartphone"}
+
+
+def test_replay_mobile_mattescreen_takes_the_fixed_support_only(tmp_path):
+    """bob.db.replaymobile's mattescreen list is ``attack-mattescreen-fixed-...``: a hand-held matte screen
+    (not in the release) would be left out."""
+    root = touch(tmp_path / "rm", "train/real/client001_session01_authenticate_tablet_lightoff.mov",
+                 "train/attack/attack_client001_session01_mattescreen_hand_tablet_photo_lightoff.mov",
+                 "train/attack/attack_client001_session01_mattescreen_fixed_tablet_photo_lightoff.mov")
+    m = replay.import_replay_attack(root, protocol="MatteScreen").manifest
+    assert [Path(s.path).name for s in m if s.label == "attack"] == ["attack_client001_session01_mattescreen_fixed_tablet_photo_lightoff.mov"]

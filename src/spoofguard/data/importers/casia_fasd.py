@@ -18,11 +18,13 @@ the folders may also sit one level down)::
       test_release/
         1/ ... 30/
 
-File names (``HR_`` in any case), by quality and kind::
+File names (``HR_`` in any case), by quality and kind, as bob.db.casia_fasd maps them
+(``File.get_quality``: 1/3/5/7 normal, 2/4/6/8 low, HR_* high; ``db_mappings``: ``real_normal`` = 1,
+``real_low`` = 2, ``warped_normal`` = 3 ...)::
 
     quality   bona fide   warped photo   cut photo   video replay
-    low       1.avi       3.avi          5.avi       7.avi
-    normal    2.avi       4.avi          6.avi       8.avi
+    normal    1.avi       3.avi          5.avi       7.avi
+    low       2.avi       4.avi          6.avi       8.avi
     high      HR_1.avi    HR_2.avi       HR_3.avi    HR_4.avi
 
 - Warped photo -> ``species`` ``print``; cut photo (eye holes cut out) -> ``cutout``; video replay
@@ -57,11 +59,11 @@ from spoofguard.modalities.video import is_video_file
 
 SPLIT_FOLDERS = {"trainrelease": "train", "testrelease": "test"}
 # normalised file stem -> (label, species, quality)
-NAMES = {
-    "1": (BONA_FIDE, "", "low"), "2": (BONA_FIDE, "", "normal"), "hr1": (BONA_FIDE, "", "high"),
-    "3": (ATTACK, "print", "low"), "4": (ATTACK, "print", "normal"), "hr2": (ATTACK, "print", "high"),
-    "5": (ATTACK, "cutout", "low"), "6": (ATTACK, "cutout", "normal"), "hr3": (ATTACK, "cutout", "high"),
-    "7": (ATTACK, "replay", "low"), "8": (ATTACK, "replay", "normal"), "hr4": (ATTACK, "replay", "high"),
+NAMES = {  # bob.db.casia_fasd: odd numbers normal quality, even numbers low, HR_ high
+    "1": (BONA_FIDE, "", "normal"), "2": (BONA_FIDE, "", "low"), "hr1": (BONA_FIDE, "", "high"),
+    "3": (ATTACK, "print", "normal"), "4": (ATTACK, "print", "low"), "hr2": (ATTACK, "print", "high"),
+    "5": (ATTACK, "cutout", "normal"), "6": (ATTACK, "cutout", "low"), "hr3": (ATTACK, "cutout", "high"),
+    "7": (ATTACK, "replay", "normal"), "8": (ATTACK, "replay", "low"), "hr4": (ATTACK, "replay", "high"),
 }
 SCENARIO_SPECIES = {"warped": "print", "cut": "cutout", "video": "replay"}
 PROTOCOLS = ("low", "normal", "high", "warped", "cut", "video", "overall")

@@ -4,28 +4,37 @@ Published by the Nanjing University of Aeronautics and Astronautics (NUAA); it i
 authors on request. 15 subjects were filmed live with a webcam (bona fide) and as printed photographs
 held in front of it (attacks: species ``print``), in three sessions.
 
-```
-NUAA/
-  ClientRaw/0001/0001_00_00_01_0.jpg      bona fide, one folder per subject
-  ImposterRaw/0001/0001_00_00_01_0.jpg    printed-photo attacks
-  ClientFace/ ImposterFace/               (optional) face crops
-  ClientNormalized/ ImposterNormalized/   (optional) 64x64 grey faces
-  client_train_raw.txt  imposter_train_raw.txt  client_test_raw.txt  imposter_test_raw.txt
-```
+The release (``NUAAImposterDB``) holds three image sets, each with its four protocol lists, as
+xbob.db.nuaa lists them (``raw/client_train_raw.txt``, ``Detectedface/client_train_face.txt``,
+``NormalizedFace/client_train_normalized.txt`` ...)::
 
-File names are ``ID_glasses_position_session_picture.jpg`` (``0001_00_00_01_0.jpg``). ``variant``
-picks the image set: ``raw`` (default, ``ClientRaw``/``ImposterRaw``), ``face`` or ``normalized``;
-a missing pair of folders is an error.
+    NUAAImposterDB/                        <- pass this folder, or one of the three below
+      raw/
+        ClientRaw/0001/0001_00_00_01_0.jpg      bona fide, one folder per subject
+        ImposterRaw/0001/0001_00_00_01_0.jpg    printed-photo attacks
+        client_train_raw.txt  imposter_train_raw.txt  client_test_raw.txt  imposter_test_raw.txt
+      Detectedface/                        face crops: ClientFace/ ImposterFace/ *_face.txt
+      NormalizedFace/                      64x64 grey faces: ClientNormalized/ ImposterNormalized/ *_normalized.txt
+
+The image set (``variant``: ``raw``, ``face`` or ``normalized``) is found from the folders, no option
+needed: the folder you pass holds one ``Client<Set>``/``Imposter<Set>`` pair (``raw/``,
+``Detectedface/``), or the set folders are one level down (``NUAAImposterDB/``). Where several sets
+are present, ``raw`` is read (then ``face``, then ``normalized``) and a warning names the others and
+the folder to pass for each; ``variant=`` (Python) picks one. Passing one ``Client<Set>`` or
+``Imposter<Set>`` folder reads that class only, with the lists from the folder above, and warns.
+
+File names are ``ID_glasses_position_session_picture.jpg`` (``0001_00_00_01_0.jpg``).
 
 How fields are filled: ``label`` from Client (bona fide) / Imposter (attack, species ``print``);
 ``subject`` = the ID (``0001``; the subject folder when the name does not parse); ``session`` = the
 session field (``01``); ``device``, ``video_id`` empty (stills from one webcam).
 
-Protocol lists: ``client_train_<variant>.txt`` etc. at the root, one path per line relative to the
-Client/Imposter folder, with backslashes (``0001\\0001_00_00_01_0.jpg``). When some are present they
-fill ``split`` (``train``/``test``); unlisted images keep an empty split, and each missing list file
-is reported in ``skipped`` (no lists at all is fine: every split stays empty). ``protocol="nuaa"``
-asks for the official protocol: all four lists must exist, and images in none of them are left out.
+Protocol lists: ``client_train_<variant>.txt`` etc. beside the Client/Imposter folders, one path per
+line relative to the Client/Imposter folder, with backslashes (``0001\\0001_00_00_01_0.jpg``). When
+some are present they fill ``split`` (``train``/``test``); unlisted images keep an empty split, and
+each missing list file is reported in ``skipped`` (no lists at all is fine: every split stays empty).
+``protocol="nuaa"`` asks for the official protocol: all four lists must exist, and images in none
+of them are left out.
 """
 
 from __future__ import annotations
@@ -45,16 +54,51 @@ PROTOCOLS = ("nuaa",)
 FILE_NAME = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)_(\d+)$")  # ID_glasses_position_session_picture
 
 
+SET_FOLDERS = {"raw": "raw", "face": "Detectedface", "normalized": "NormalizedFace"}  # the release's names
+SIDES = (("client", BONA_FIDE), ("imposter", ATTACK))
+
+
 def _children(root: Path) -> dict[str, Path]:
     """Entries of ``root`` by lower-case name."""
-    with os.scandir(root) as it:
-        return {e.name.lower(): Path(e.path) for e in it}
+    try:
+        with os.scandir(root) as it:
+            return {e.name.lower(): Path(e.path) for e in it}
+    except OSError:
+        return {}
+
+
+def _pairs(folder: Path) -> list[str]:
+    """The variants whose ``Client<Set>`` and ``Imposter<Set>`` folders are both in ``folder``."""
+    children = _children(folder)
+    return [v for v in VARIANTS if all(f"{side}{v}" in children and children[f"{side}{v}"].is_dir() for side, _ in SIDES)]
+
+
+def _one_side(folder: Path) -> tuple[str, str] | None:
+    """(side, variant) when ``folder`` is itself a ``ClientRaw``-like folder holding subject folders."""
+    for side, _ in SIDES:
+        for v in VARIANTS:
+            if folder.name.lower() == f"{side}{v}":
+                if any(p.is_dir() and re.fullmatch(r"\d{4}", name) for name, p in _children(folder).items()):
+                    return side, v
+    return None
+
+
+def _sets(root: Path) -> dict[str, Path]:
+    """{variant: folder holding its Client/Imposter pair}: in ``root`` itself, else one level down."""
+    here = _pairs(root)
+    if here:
+        return {v: root for v in here}
+    found: dict[str, Path] = {}
+    for child in sorted((p for p in _children(root).values() if p.is_dir()), key=lambda p: p.name)[:64]:
+        for v in _pairs(child):
+            found.setdefault(v, child)
+    return found
 
 
 def detect(root: Path) -> bool:
-    """A ``Client<Variant>`` folder beside its ``Imposter<Variant>`` folder."""
-    names = {n for n, p in _children(root).items() if p.is_dir()}
-    return any(f"client{v}" in names and f"imposter{v}" in names for v in VARIANTS)
+    """A ``Client<Set>`` folder beside its ``Imposter<Set>`` folder, in ``root`` or one level down
+    (``NUAAImposterDB/raw/``), or ``root`` is one such folder holding subject folders."""
+    return bool(_sets(root)) or _one_side(root) is not None
 
 
 def _read_list(path: Path) -> set[str]:
@@ -69,25 +113,53 @@ def _read_list(path: Path) -> set[str]:
 
 @register_importer("nuaa", detect=detect)
 def import_nuaa(
-    root: Path, protocol: str | None = None, check_images: bool = False, variant: str = "raw"
+    root: Path, protocol: str | None = None, check_images: bool = False, variant: str | None = None
 ) -> ImportResult:
-    variant = str(variant).lower()
-    if variant not in VARIANTS:
-        raise SpoofguardError(f"unknown NUAA variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
+    if variant is not None:
+        variant = str(variant).lower()
+        if variant not in VARIANTS:
+            raise SpoofguardError(f"unknown NUAA variant {variant!r}; choose one of {', '.join(VARIANTS)} (or leave it out: "
+                                  "the folders tell).")
     if protocol is not None and str(protocol).lower() not in PROTOCOLS:
         raise SpoofguardError(f"unknown NUAA protocol {protocol!r}; the only one is 'nuaa' (the official train/test lists).")
     root = Path(root)
-    children = _children(root)
-    title = variant.capitalize()
-    classes = [(children.get(f"{side}{variant}"), side, label) for side, label in (("client", BONA_FIDE), ("imposter", ATTACK))]
-    if not all(folder is not None and folder.is_dir() for folder, _, _ in classes):
-        found = [v for v in VARIANTS if f"client{v}" in children and f"imposter{v}" in children]
-        hint = f" (found the {', '.join(found)} variant; pass variant=...)" if found else " (is this NUAA?)"
-        raise SpoofguardError(f"no Client{title}/Imposter{title} folders under {root}{hint}.")
+    warnings: list[str] = []
+    sets = _sets(root)
+    one_side = _one_side(root) if not sets else None
+    if one_side is not None:
+        side, found = one_side
+        if variant is not None and variant != found:
+            raise SpoofguardError(f"{root} is NUAA's {root.name} folder (the {found} set), not the {variant} set.")
+        variant, home = found, root.parent
+        other = f"Imposter{found.capitalize()}" if side == "client" else f"Client{found.capitalize()}"
+        warnings.append(f"{root.name} holds NUAA's {'bona fide' if side == 'client' else 'attack'} images only; "
+                        f"pass its parent folder {home} (with {other}) for both classes")
+        sides = [(s, label) for s, label in SIDES if s == side]
+    elif not sets:
+        raise SpoofguardError(f"no NUAA folders under {root}: expected ClientRaw/ImposterRaw (or ClientFace/ImposterFace, "
+                              "ClientNormalized/ImposterNormalized), or NUAAImposterDB's raw/, Detectedface/, NormalizedFace/ "
+                              "one level down (is this NUAA?).")
+    else:
+        if variant is None:
+            variant = next(v for v in VARIANTS if v in sets)
+            others = [v for v in VARIANTS if v in sets and v != variant]
+            if others:
+                where = [f"{v} ({_hint(sets[v], root, v)})" for v in others]
+                warnings.append(f"several NUAA image sets here: read {variant} ({_pairs_name(variant)}); also present: "
+                                + ", ".join(where))
+        elif variant not in sets:
+            title = variant.capitalize()
+            raise SpoofguardError(f"no Client{title}/Imposter{title} folders under {root} (found the {', '.join(sets)} "
+                                  f"set{'s' if len(sets) > 1 else ''}; leave the variant out to read "
+                                  f"{next(v for v in VARIANTS if v in sets)}).")
+        home = sets[variant]
+        sides = list(SIDES)
+    children = _children(home)
+    classes = [(children[f"{side}{variant}"] if one_side is None else root, side, label) for side, label in sides]
 
     lists: dict[tuple[str, str], set[str]] = {}  # (side, split) -> relative paths
     missing, skipped = [], []
-    for side, _ in (("client", BONA_FIDE), ("imposter", ATTACK)):
+    for side, _ in sides:
         for split in ("train", "test"):
             name = f"{side}_{split}_{variant}.txt"
             if name in children:
@@ -96,9 +168,9 @@ def import_nuaa(
             else:
                 missing.append(name)
     if protocol and missing:
-        raise SpoofguardError(f"the NUAA protocol needs {missing[0]} in {root}, which is missing.")
+        raise SpoofguardError(f"the NUAA protocol needs {missing[0]} in {home}, which is missing.")
     if lists:
-        skipped += [(str(root / name), "protocol list missing: its images keep an empty split") for name in missing]
+        skipped += [(str(home / name), "protocol list missing: its images keep an empty split") for name in missing]
 
     samples = []
     for folder, side, label in classes:
@@ -125,4 +197,16 @@ def import_nuaa(
         for split in ("train", "test"):
             for rel in sorted(lists.get((side, split), set()) - seen):
                 skipped.append((str(folder / rel), f"listed in {side}_{split}_{variant}.txt but not on disk"))
-    return ImportResult(Manifest(samples), skipped)
+    return ImportResult(Manifest(samples), skipped, warnings)
+
+
+def _pairs_name(variant: str) -> str:
+    title = variant.capitalize()
+    return f"Client{title}/Imposter{title}"
+
+
+def _hint(folder: Path, root: Path, variant: str) -> str:
+    """How to read ``variant`` instead: the folder to pass, or variant= when it shares the folder."""
+    if folder != root:
+        return f"pass {folder} to read it"
+    return f"{_pairs_name(variant)} beside the others: variant='{variant}' in Python, or a folder holding only that pair"

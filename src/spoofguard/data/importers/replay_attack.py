@@ -51,7 +51,20 @@ Fields:
 
 Videos under ``enroll/`` are bona fide enrolment recordings for face verification, not part of the
 presentation-attack protocol: they are listed in ``skipped`` with the reason "enrollment video".
-``--protocol grandtest`` (all attacks, the usual protocol) is the same as no protocol.
+Protocols (``--protocol``), as bob.db.replaymobile defines them (``create.py``: the lists
+``attack-grandtest-allsupports-alldevices``, ``attack-print-allsupports-alldevices``,
+``attack-mattescreen-fixed-alldevices-alltype``, each with every bona fide ``real-alldevices`` video;
+its tests count 640 / 320 / 320 attack videos):
+
+- ``grandtest``: every attack (the usual protocol; the same as no protocol). Replay-Attack too.
+- ``print`` (Replay-Mobile): bona fide videos and the printed-photo attacks (``..._print_...``), held
+  by hand or fixed.
+- ``mattescreen`` (Replay-Mobile): bona fide videos and the matte-screen attacks (photo and video,
+  ``..._mattescreen_fixed_...``) on the fixed support; a hand-held one is left out.
+
+Videos outside the protocol are listed in ``skipped`` ("not in protocol ..."). ``print`` and
+``mattescreen`` on a Replay-Attack tree are refused: its own per-instrument lists (bob.db.replay's
+protocol files) are not part of this package.
 """
 
 from __future__ import annotations
@@ -70,7 +83,9 @@ SPLIT_FOLDERS = {"train": "train", "devel": "dev", "dev": "dev", "test": "test"}
 CLASS_FOLDERS = {"real": BONA_FIDE, "attack": ATTACK}
 ENROLL_FOLDERS = {"enroll", "enrollment", "enrolment"}
 SUPPORTS = {"fixed", "hand"}
-PROTOCOLS = ("grandtest",)
+PROTOCOLS = ("grandtest", "print", "mattescreen")
+MOBILE_PROTOCOLS = ("print", "mattescreen")  # Replay-Mobile's
+MOBILE_DEVICES = {"tablet", "smartphone"}
 IDIAP_NAME = re.compile(r"(^|_)client\d+_session\d+(_|$)")
 ENROLL_REASON = "enrollment video (not part of the PAD protocol)"
 
@@ -120,11 +135,23 @@ def parse_name(stem: str) -> dict | None:
     # Replay-Mobile names the capture device; in Replay-Attack names "mobile" is the attack's screen
     phones = {"smartphone"} if instrument else {"smartphone", "mobile"}
     capture = "tablet" if "tablet" in rest else "smartphone" if phones & rest else ""
+    if attack and not instrument:  # Replay-Mobile: attack_client005_session01_<print|mattescreen>_<support>_...
+        instrument = next((t for t in tokens[client + 1:] if t in ("print", "mattescreen")), "")
     return {
         "attack": attack, "species": species, "subject": tokens[client][len("client"):],
         "session": str(int(session[len("session"):])) if session else "", "capture": capture,
-        "support": next(iter(sorted(SUPPORTS & rest)), ""), "enroll": "enroll" in tokens,
+        "support": next(iter(sorted(SUPPORTS & rest)), ""), "enroll": "enroll" in tokens, "instrument": instrument,
     }
+
+
+def in_protocol(protocol: str, sample: Sample) -> bool:
+    """Whether a sample belongs to ``protocol`` (bob.db.replaymobile's lists; see the module's notes)."""
+    if protocol == "grandtest" or sample.label == BONA_FIDE:
+        return True
+    fields = parse_name(Path(sample.path).stem) or {}
+    if protocol == "print":
+        return fields.get("instrument") == "print"
+    return fields.get("instrument") == "mattescreen" and fields.get("support") != "hand"
 
 
 def _sample(path: Path, root: Path) -> tuple[Sample | None, str]:
@@ -159,11 +186,13 @@ def _sample(path: Path, root: Path) -> tuple[Sample | None, str]:
 
 @register_importer("replay-attack", detect=detect)
 def import_replay_attack(root: Path, protocol: str | None = None, check_images: bool = False) -> ImportResult:
-    if protocol is not None and str(protocol).strip().lower() not in PROTOCOLS:
-        raise SpoofguardError(
-            f"unknown Replay-Attack protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)} "
-            "(or none: every train/devel/test video)."
-        )
+    if protocol is not None:
+        protocol = str(protocol).strip().lower()
+        if protocol not in PROTOCOLS:
+            raise SpoofguardError(
+                f"unknown Replay-Attack/Replay-Mobile protocol {protocol!r}; valid protocols: grandtest (both), "
+                "print, mattescreen (Replay-Mobile), or none: every train/devel/test video."
+            )
     root = Path(root)
     if not any(d.is_dir() and _norm(d.name) in SPLIT_FOLDERS for d in root.iterdir()):
         raise SpoofguardError(f"no train/devel/test folders under {root}: is this Replay-Attack or Replay-Mobile?")
@@ -181,4 +210,14 @@ def import_replay_attack(root: Path, protocol: str | None = None, check_images: 
             f"no Replay-Attack videos (train|devel|test/real|attack/...clientNNN_sessionNN....mov) under {root}: "
             "is this Replay-Attack or Replay-Mobile?"
         )
+    if protocol in MOBILE_PROTOCOLS:
+        other = next((s for s in samples if s.device not in MOBILE_DEVICES), None)
+        if other is not None:
+            raise SpoofguardError(
+                f"protocol {protocol} is Replay-Mobile's, and {Path(other.path).name} is named the Replay-Attack way "
+                "(no tablet/mobile capture device); for Replay-Attack use grandtest or no protocol."
+            )
+        kept = [s for s in samples if in_protocol(protocol, s)]
+        skipped += [(s.path, f"not in protocol {protocol}") for s in samples if not in_protocol(protocol, s)]
+        samples = kept
     return ImportResult(Manifest(samples), skipped)
