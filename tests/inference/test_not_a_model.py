@@ -22,7 +22,7 @@ def test_a_pickle_is_named_and_never_loaded(tmp_path, capsys):
     path = tmp_path / "model.safetensors"
     path.write_bytes(pickle.dumps({"a": 1}, protocol=2))
     assert main(["info", str(path)]) == 2
-    assert "Python pickle (never loaded" in capsys.readouterr().err
+    assert "pickled PyTorch checkpoint, which spoofguard never loads" in capsys.readouterr().err
 
 
 def test_unknown_bytes_keep_the_parsers_reason(tmp_path, capsys):
