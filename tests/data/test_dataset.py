@@ -22,6 +22,7 @@ def test_attack_simulation_turns_bona_fide_into_labelled_attacks(tmp_path):
     samples = _faces(tmp_path)
     pre = Preprocessing("face", 64)
     plain = SampleDataset(samples, ["bona_fide", "attack"], pre)
+    np.random.seed(0)  # the dataset draws its generator from numpy's global state (seeded per worker in training): fixed here
     sim = SampleDataset(samples, ["bona_fide", "attack"], pre, attack_simulation=0.999)
     for i in range(len(samples)):
         x0, y0 = plain[i]
