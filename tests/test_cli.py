@@ -27,8 +27,13 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
     assert "no such model file" in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(capsys):
-    assert main(["train", "--epochs", "many"]) == 2
+def test_usage_errors_exit_2(tmp_path, capsys):
+    """--epochs many is refused by the parser itself (with every required option given, so it is not
+    the missing --out that exits 2), before anything is written."""
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--epochs", "many"]) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "Invalid value for '--epochs'" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_predict_reports_failed_inputs_and_exits_1(trained_run, tiny_dataset, tmp_path, capsys):
@@ -92,3 +97,21 @@ def test_every_option_has_help_and_flags_show_no_type():
     assert not missing, missing
     for command in (["train", "--help"], ["predict", "--help"], ["serve", "--help"]):
         assert "<bool>" not in CliRunner().invoke(app, command).output
+
+
+def test_train_options_map_onto_the_settings_once_also_for_resume(tiny_dataset, tmp_path, capsys):
+    """--resume states the typed options again through the same mapping as a new run: --no-augment is
+    augment 'none', --threshold is threshold_rule, --theta a model option; the run's own differ, so it refuses."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_dataset), "--out", str(out), "--model", "seed-cnn", "--epochs", "1", "--input-size", "32",
+                 "--no-augment", "--threshold", "bpcer20"]) == 0
+    assert "bundle: " in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["augment"], config["threshold_rule"], config["model_kwargs"]) == ("none", "bpcer20", {})
+    (out / "model.safetensors").unlink()
+    assert main(["train", "--resume", "--out", str(out), "--augment", "--threshold", "eer", "--theta", "0.5"]) == 2
+    err = capsys.readouterr().err
+    for differs in ("augment: run 'none', now 'default'", "threshold_rule: run 'bpcer20', now 'eer'", "model_kwargs: run {}, now {'theta': 0.5}"):
+        assert differs in err
+    assert main(["train", "--resume", "--overwrite", "--out", str(out)]) == 2
+    assert "contradict each other" in capsys.readouterr().err

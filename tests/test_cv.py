@@ -105,3 +105,15 @@ def test_the_score_file_names_each_samples_fold(cv_run):
     fold_of = {r["path"]: int(r["fold"]) for r in rows}
     for f in result.folds:
         assert {fold_of[s.path] for s in read_manifest(f.run + "/split.csv").split("test")} == {f.fold}
+
+
+def test_cv_json_is_valid_json_even_with_non_finite_values(tmp_path):
+    """A NaN (e.g. an undefined rate that reached a summary as a float) is written as null, never as NaN."""
+    from spoofguard.cv import METRICS, CVResult, FoldResult, summarise, write_cv
+
+    metrics = {k: 0.1 for k in METRICS} | {"apcer": float("nan"), "bpcer": np.float64(0.1), "apcer_per_species": {}}
+    folds, pooled = [FoldResult(1, 1, 10, 5, 0.5, metrics, 1.0, "run")], [{k: 0.2 for k in METRICS} | {"n": 5, "eer": float("inf")}]
+    context = {"model": "padnet", "data": tmp_path, "samples": 5, "subjects": 2, "folds": 2, "repeats": 1, "seed": 0, "options": {}}
+    text = write_cv(CVResult(folds, pooled, summarise(folds, pooled), context=context), tmp_path)["json"].read_text()
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in cv.json"))
+    assert doc["folds"][0]["metrics"]["apcer"] is None and doc["pooled"][0]["eer"] is None and doc["context"]["data"] == str(tmp_path)

@@ -162,3 +162,23 @@ def test_a_folder_of_names_with_brackets_prints_every_row(trained_run, tiny_data
     flat = out.replace("\n", "").replace("│", "").replace(" ", "")
     assert all(n in flat for n in names), out
     assert "\x1b" not in out and "e\\x1b[31mvil.png" in flat
+
+
+def test_heatmap_names_refuse_a_folder_that_would_lose_something(tmp_path):
+    from spoofguard.outputs import heatmap_names
+
+    images = tmp_path / "in"
+    images.mkdir()
+    (images / "a.png").write_bytes(b"x")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SpoofguardError, match="is a file"):
+        heatmap_names(tmp_path / "file", [images / "a.png"])
+    with pytest.raises(SpoofguardError, match="holds input images"):
+        heatmap_names(images, [images / "a.png"])
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "a-face1.png").write_bytes(b"old")
+    with pytest.raises(SpoofguardError, match="--overwrite"):
+        heatmap_names(pictures, [images / "a.png"])
+    names = heatmap_names(pictures, [images / "a.png"], overwrite=True)
+    assert [names.take("a"), names.take("a")] == ["a.png", "a-2.png"]

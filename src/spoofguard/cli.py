@@ -199,11 +199,11 @@ def train_cmd(
     face_detector: str = typer.Option("auto", "--face-detector", help="faces: auto | mtcnn | haar"),
     patches_per_image: int = typer.Option(4, "--patches-per-image", help="patches: random patches per training image per epoch"),
     protocol: str = typer.Option("auto", "--protocol", help="auto | random | subject | manifest | official:NAME (a dataset folder's own list, e.g. official:1 for OULU-NPU) | leave-one-species-out:SPECIES | cross-device:DEVICE | cross-dataset:OTHER.csv"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the split, the weights' start and the augmentation"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
     species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),
     balanced: bool = typer.Option(False, "--balanced", help="class-balanced sampling"),
-    no_augment: bool = typer.Option(False, "--no-augment"),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="augment the training views (flips, mild blur and JPEG; faces also colour and greyscale)"),
     attack_simulation: float = typer.Option(0.0, "--attack-simulation", help="faces: probability of turning a bona fide training sample into a simulated print/replay/cut-out attack"),
     attack_species: Optional[str] = typer.Option(None, "--attack-species", help="faces: the simulated species, e.g. print,replay (default: print, replay and cutout)"),
     freeze: Optional[int] = typer.Option(None, "--freeze", help="keep the first N blocks of the network as they start (weights and batch-norm statistics); default with --init: the model's own choice (MiniFASNet: 8), else 0"),
@@ -212,7 +212,7 @@ def train_cmd(
     frames: Optional[int] = typer.Option(None, "--frames", help="temporal: frames per clip (default 8); needs samples with video_id (data frames)"),
     monitor: str = typer.Option("dev_loss", "--monitor", help="dev_loss | dev_eer | dev_acc: picks the best epoch"),
     patience: int = typer.Option(10, "--patience", help="early stopping patience (epochs)"),
-    threshold: str = typer.Option("eer", "--threshold", help="rule for the dev threshold: eer | bpcer20 | apcer=0.05 | ..."),
+    threshold_rule: str = typer.Option("eer", "--threshold", help="rule for the dev threshold: eer | bpcer20 | apcer=0.05 | ..."),
     workers: Optional[int] = typer.Option(None, "--workers", help="data loading processes"),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
     devices: str = typer.Option("auto", "--devices", help="devices per node (GPUs, or CPU processes with --accelerator cpu)"),
@@ -225,31 +225,12 @@ def train_cmd(
 ):
     """Train a detector; writes model.safetensors, curves, samples and logs into --out."""
     from spoofguard.training import train as training
-
-    settings = dict(
-        data=data, format=format, out=str(out), modality=modality, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-        input_size=input_size, crop=crop, patches_per_image=patches_per_image, face_scales=_floats(face_scales, "--face-scales"),
-        precropped=precropped, face_detector=face_detector, model_kwargs={k: v for k, v in (("theta", theta), ("frames", frames)) if v is not None}, protocol=protocol,
-        seed=seed, subject_pattern=subject_pattern, species_as_classes=species_as_classes, balanced=balanced,
-        augment="none" if no_augment else "default", attack_simulation=attack_simulation,
-        attack_species=[v.strip() for v in attack_species.split(",") if v.strip()] if attack_species is not None else None, freeze=freeze,
-        l2_init=l2_init, monitor=monitor, patience=patience, threshold_rule=threshold,
-        workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
-        num_nodes=num_nodes, strategy=strategy, init=init, deterministic=deterministic,
-    )
-    if resume:  # only what was typed is checked against (or, for resources, replaces) the run's stored settings
-        field_of = {"no_augment": "augment", "threshold": "threshold_rule", "theta": "model_kwargs", "frames": "model_kwargs"}
-        typed = {field_of.get(name, name) for name in ctx.params
-                 if name not in ("resume", "overwrite", "out") and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
-        if overwrite:
-            raise SpoofguardError("--resume and --overwrite contradict each other; choose one.")
-        result = training.resume(out, **{k: settings[k] for k in typed})
-    else:
-        if not data:
-            raise SpoofguardError("--data is required (a dataset folder or a manifest .csv).")
-        result = training.train(training.TrainConfig(**settings), overwrite=overwrite)
     from spoofguard.training.run_folder import is_global_zero
 
+    if resume:  # only what was typed is checked against (or, for the hardware and epochs, replaces) the run's own settings
+        result = training.resume(out, overwrite=overwrite, **_train_settings(ctx, ("resume", "overwrite", "out"), typed_only=True))
+    else:
+        result = training.train(training.TrainConfig(**_train_settings(ctx, ("resume", "overwrite"))), overwrite=overwrite)
     if not is_global_zero():  # other ranks of a distributed run: rank 0 reports
         return
     m = result.dev_metrics
@@ -259,9 +240,42 @@ def train_cmd(
     judged = "out-of-fold" if result.fitted else "dev"
     console.print(
         f"\n[bold]done[/bold] in {result.wall_time_s:.0f} s, {how}\n"
-        f"{judged}: accuracy {m['accuracy']:.4f}, EER {_fmt(m['eer'])}, threshold {result.threshold:.4f} ({result.threshold_source or result.threshold_rule})\n"
-        f"bundle: {result.bundle}"
+        f"{judged}: accuracy {m['accuracy']:.4f}, EER {_fmt(m['eer'])}, threshold {result.threshold:.4f} "
+        f"({_plain(result.threshold_source or result.threshold_rule)})\n"
+        f"bundle: {_plain(result.bundle)}"
     )
+
+
+# the few train options whose value is not yet the TrainConfig setting of the same name, and how they become it
+_AS_SETTING = {
+    "out": str,
+    "augment": lambda on: "default" if on else "none",
+    "face_scales": lambda text: _floats(text, "--face-scales"),
+    "attack_species": lambda text: [v.strip() for v in text.split(",") if v.strip()],
+    "devices": lambda text: int(text) if str(text).isdigit() else text,
+}
+_MODEL_OPTIONS = ("theta", "frames")  # options of the model itself: TrainConfig.model_kwargs
+
+
+def _train_settings(ctx: typer.Context, own: tuple[str, ...] = (), typed_only: bool = False) -> dict:
+    """The options of a training command (train, cv, compare) as TrainConfig settings, the one mapping
+    of options onto settings: every option is the setting of its own name, converted by
+    :data:`_AS_SETTING` where its value is not yet one; --theta and --frames go to ``model_kwargs``.
+    ``own``: the command's own options (no settings). ``typed_only``: only the options given on the
+    command line (what --resume states again)."""
+    settings: dict = {}
+    model_kwargs: dict = {}
+    for name, value in ctx.params.items():
+        if name in own or (typed_only and getattr(ctx.get_parameter_source(name), "name", "") != "COMMANDLINE"):
+            continue
+        if name in _MODEL_OPTIONS:
+            if value is not None:
+                model_kwargs[name] = value
+        else:
+            settings[name] = value if value is None else _AS_SETTING.get(name, lambda v: v)(value)
+    if model_kwargs or (not typed_only and any(name in ctx.params for name in _MODEL_OPTIONS)):
+        settings["model_kwargs"] = model_kwargs
+    return settings
 
 
 @app.command("predict")
@@ -287,12 +301,14 @@ def predict_cmd(
     not a failure), 1 when some failed (they are named), 2 on usage errors."""
     from spoofguard.inference.detector import Detector
     from spoofguard.inference.inputs import expand_inputs, predict_inputs
+    from spoofguard.modalities.face import face_finder_for
+    from spoofguard.outputs import heatmap_names
 
     files, problems = expand_inputs(inputs)
     if not files and not problems:
         raise SpoofguardError("no inputs.")
-    names = _heatmap_names(heatmaps, files, overwrite) if heatmaps else None  # refused before the model is loaded
-    detector = Detector.from_file(bundle, backend=backend, **_face_options(face_detector, face_model, precropped))
+    names = heatmap_names(heatmaps, files, overwrite) if heatmaps else None  # refused before the model is loaded
+    detector = Detector.from_file(bundle, backend=backend, face_finder=face_finder_for(face_detector, face_model), precropped=precropped)
     t = Table()
     for c in ("input", "score", "verdict", "looked at", "note"):
         t.add_column(c, overflow="fold")  # never hide which file a row is about
@@ -322,42 +338,6 @@ def predict_cmd(
         for why in failed[:50]:
             print(f"  {_text(why)}", file=sys.stderr)
         raise typer.Exit(1)
-
-
-def _heatmap_names(folder: Path, files: list, overwrite: bool):
-    """The explanation pictures' names: ``NAME.png`` per input image (``NAME-faceK.png`` for face K+1 with
-    --all-faces), never the same twice in a run (``NAME-2.png`` ...). Refuses a --heatmaps folder that is a
-    file, that holds input images (a picture could replace one), or that holds pictures this run would
-    write (unless --overwrite); before any work is done."""
-    import re
-
-    from spoofguard.outputs import UniqueNames, refuse_to_replace
-
-    if folder.exists() and not folder.is_dir():
-        raise SpoofguardError(f"--heatmaps {folder} is a file; give a folder for the explanation pictures.")
-    if folder.is_dir():
-        inside = [f for f in files if f.resolve().parent == folder.resolve()]
-        if inside:
-            raise SpoofguardError(f"--heatmaps {folder} holds input images (e.g. {inside[0].name}); write the explanations to another folder.")
-        if not overwrite:
-            stems = {Path(f).stem.lower() for f in files}
-            pattern = re.compile(r"^(?P<stem>.*?)(-face\d+)?(-\d+)?\.png$", re.IGNORECASE)
-            for existing in folder.iterdir():
-                m = pattern.match(existing.name)
-                if m and (m["stem"].lower() in stems or existing.stem.lower() in stems):
-                    refuse_to_replace([existing], option="--heatmaps")
-    return UniqueNames(folder, overwrite)
-
-
-def _face_options(face_detector: str | None, face_model: Path | None, precropped: bool) -> dict:
-    options: dict = {"precropped": precropped}
-    if face_model and not face_detector:
-        face_detector = "yunet"
-    if face_detector:
-        from spoofguard.modalities.face import FaceFinder
-
-        options["face_finder"] = FaceFinder(face_detector, model_path=str(face_model) if face_model else None)
-    return options
 
 
 def _predict_row(r) -> list[str]:
@@ -606,34 +586,24 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --onnx (and .int8.onnx) file"),
 ):
     """Export a bundle to a self-contained ONNX model (dynamic batch, metadata inside) and check parity."""
+    from spoofguard.inference.export import export, int8_path_for
     from spoofguard.inference.inputs import expand_inputs
-    from spoofguard.inference.onnx_model import export_onnx, parity
-
     from spoofguard.outputs import refuse_to_replace
 
-    int8_path = onnx.with_name(onnx.stem + ".int8.onnx")
     source = bundle / "model.safetensors" if bundle.is_dir() else bundle
-    refuse_to_replace([onnx] + ([int8_path] if int8 else []), overwrite=overwrite, inputs=[source], option="--onnx")
+    refuse_to_replace([onnx] + ([int8_path_for(onnx)] if int8 else []), overwrite=overwrite, inputs=[source], option="--onnx")
     images, problems = expand_inputs(check, per_folder=64, videos=False)
     if problems:
         raise SpoofguardError("--check " + "; ".join(f"{a}: {why}" for a, why in problems))
-    if int8 and not images:
-        raise SpoofguardError("--int8 calibrates the int8 model on real inputs: give some with --check IMAGES (a folder of typical captures).")
-    export_onnx(bundle, onnx)
-    r = parity(bundle, onnx, [str(p) for p in images[:32]])
+    done = export(bundle, onnx, [str(p) for p in images], int8=int8)
+    r = done.parity
     real = f"{r.real_max_abs_diff:.2e} on {r.n_real} real image(s)" if r.real_max_abs_diff is not None else "no real images given (--check)"
     console.print(f"wrote {_plain(onnx)} ({onnx.stat().st_size / 1e6:.1f} MB)\n"
                   f"parity, max |score torch - score onnx|: {r.random_max_abs_diff:.2e} on {r.n_random} random inputs; {real}")
-    if max(r.random_max_abs_diff, r.real_max_abs_diff or 0.0) > 1e-4:
-        raise SpoofguardError(f"the exported model disagrees with the bundle (max |delta score| > 1e-4); do not use {onnx}.")
-    if int8:
-        from spoofguard.inference.detector import Detector
-        from spoofguard.inference.quantize import agreement, calibration_inputs, quantize_onnx
-
-        quantize_onnx(onnx, int8_path, calibration_inputs(Detector.from_file(onnx), [str(p) for p in images]))
-        a = agreement(onnx, int8_path, [str(p) for p in images])
+    if done.int8:
+        a = done.agreement
         speed = f", {a.speedup:.2f}x the float model's speed at batch 32" if a.speedup else ""
-        console.print(f"wrote {_plain(int8_path)} ({int8_path.stat().st_size / 1e6:.1f} MB)\n"
+        console.print(f"wrote {_plain(done.int8)} ({done.int8.stat().st_size / 1e6:.1f} MB)\n"
                       f"int8 vs float on {a.n} input(s): verdicts agree on {100 * a.verdict_agreement:.1f} %, "
                       f"max |delta score| {a.max_abs_diff:.4f}, mean {a.mean_abs_diff:.4f}{speed}")
         if a.speedup is not None and a.speedup < 1.0:
@@ -644,6 +614,7 @@ def export_cmd(
 
 @app.command("compare")
 def compare_cmd(
+    ctx: typer.Context,
     models: str = typer.Option(..., "--models", help="comma-separated, e.g. seed-cnn,spoofnet,padnet,siamese (name@SIZE: another input size)"),
     data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv"),
     out: Path = typer.Option(..., "--out", help="folder for compare.md, compare.json and runs/<model>/"),
@@ -651,7 +622,7 @@ def compare_cmd(
     protocol: str = typer.Option("auto", "--protocol", help="made once by the first model, then every model trains on that split.csv (see train --protocol)"),
     epochs: int = typer.Option(10, "--epochs", help="every model's budget"),
     epochs_per_model: Optional[str] = typer.Option(None, "--epochs-per-model", help="overrides, e.g. spoofnet=15,padnet=40"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the split and of every model's training"),
     subject_pattern: Optional[str] = typer.Option(None, "--subject-pattern", help="regex on file names; group 1 = subject"),
     format: str = typer.Option("auto", "--format", help="layout of a --data folder: auto (detected) | folder | livdet | ... (see data scan)"),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="every model's input size (name@SIZE wins)"),
@@ -665,9 +636,8 @@ def compare_cmd(
     """Train several models on the same split with the same budget; one table of test metrics and costs (markdown and JSON)."""
     from spoofguard.compare import compare, parse_epochs_per_model, parse_models
 
-    options = dict(subject_pattern=subject_pattern, format=format, input_size=input_size, accelerator=accelerator)
-    if patience is not None:
-        options["patience"] = patience
+    own = ("models", "data", "out", "modality", "protocol", "epochs", "epochs_per_model", "seed", "bootstrap", "folds", "backend", "overwrite")
+    options = _train_settings(ctx, own)
     rows = compare(parse_models(models), data, out, modality=modality, protocol=protocol, epochs=epochs,
                    epochs_per_model=parse_epochs_per_model(epochs_per_model), seed=seed, bootstrap=bootstrap, folds=folds,
                    overwrite=overwrite, backends=(backend,) if backend else ("onnx", "torch"), say=print, **options)
@@ -681,6 +651,7 @@ def compare_cmd(
 
 @app.command("cv")
 def cv_cmd(
+    ctx: typer.Context,
     data: str = typer.Option(..., "--data", help="dataset folder or manifest .csv"),
     out: Path = typer.Option(Path("cv"), "--out", help="folder for cv.json, cv.md, scores.csv and the fold runs"),
     folds: int = typer.Option(5, "--folds", help="subject-disjoint folds (stratified by bona fide and attack species)"),
@@ -698,9 +669,9 @@ def cv_cmd(
     lr: Optional[float] = typer.Option(None, "--lr", help="default: the model's recipe"),
     theta: Optional[float] = typer.Option(None, "--theta", help="padnet: central difference weight (0 = plain conv)"),
     patience: int = typer.Option(10, "--patience", help="early stopping patience (epochs)"),
-    threshold: str = typer.Option("eer", "--threshold", help="each fold's threshold rule, on its inner dev part: eer | bpcer20 | ..."),
+    threshold_rule: str = typer.Option("eer", "--threshold", help="each fold's threshold rule, on its inner dev part: eer | bpcer20 | ..."),
     species_as_classes: bool = typer.Option(False, "--species-as-classes", help="one class per attack species"),
-    no_augment: bool = typer.Option(False, "--no-augment"),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="augment the training views (flips, mild blur and JPEG; faces also colour and greyscale)"),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu | mps"),
     init: Optional[str] = typer.Option(None, "--init", help="every fold starts from this run folder's or bundle's weights (see train --init)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="move an existing --out aside instead of refusing"),
@@ -708,10 +679,7 @@ def cv_cmd(
     """Subject-disjoint k-fold cross-validation of one training configuration: mean ± sd over folds and pooled out-of-fold figures."""
     from spoofguard.cv import cross_validate
 
-    options = dict(modality=modality, model=model, format=format, subject_pattern=subject_pattern, epochs=epochs, input_size=input_size,
-                   crop=crop, patches_per_image=patches_per_image, batch_size=batch_size, lr=lr, patience=patience, threshold_rule=threshold,
-                   species_as_classes=species_as_classes, augment="none" if no_augment else "default", accelerator=accelerator,
-                   model_kwargs={"theta": theta} if theta is not None else {}, init=init)
+    options = _train_settings(ctx, ("data", "out", "folds", "repeats", "seed", "overwrite"))
     result = cross_validate(data, out, folds=folds, repeats=repeats, seed=seed, overwrite=overwrite, say=print, **options)
     print("\n" + result.paths["markdown"].read_text())
     console.print(f"wrote {_plain(result.paths['markdown'])}, {_plain(result.paths['json'])} and {_plain(out / 'scores.csv')}")

@@ -34,7 +34,7 @@ import os
 import platform
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -152,7 +152,7 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
     folds (:mod:`spoofguard.cv`, in ``out/cv/<model>/``); its row holds the pooled out-of-fold figures
     (each sample judged at its own fold's threshold) and the mean training time per fold.
     """
-    from spoofguard.training.train import TrainConfig, validate
+    from spoofguard.training.config import TrainConfig, validate
 
     out = Path(out)
     entries = _entries(models, epochs, epochs_per_model)
@@ -165,7 +165,8 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
     if not Path(data).exists():
         raise SpoofguardError(f"--data {data} does not exist; give a dataset folder or a manifest .csv.")
     options = dict(train_options)
-    options.setdefault("patience", max(e.epochs for e in entries))  # same budget: no early stopping unless asked
+    if options.get("patience") is None:  # same budget: no early stopping unless asked
+        options["patience"] = max(e.epochs for e in entries)
     configs = {}
     for e in entries:  # every configuration is checked before the first one trains
         opts = {**options, "input_size": e.input_size or options.get("input_size")}
@@ -189,7 +190,7 @@ def compare(models: list[str], data: str, out: str | Path, modality: str = "fing
     for i, e in enumerate(entries):
         cfg = configs[e.label]
         if reference is not None:
-            cfg.data, cfg.protocol = str(reference), "manifest"
+            cfg = replace(cfg, data=str(reference), protocol="manifest")
         say(f"[{i + 1}/{len(entries)}] {e.label}: {e.epochs} epoch(s), "
             + (f"split from {reference}" if reference else f"protocol {protocol}") + f", run folder {cfg.out}")
         row = _one(e, cfg, overwrite, bootstrap, seed, backends, bench_seconds, reference)
@@ -212,16 +213,13 @@ def _compare_by_cv(entries, configs, data, out: Path, folds: int, seed: int, ove
                    context: dict, say, progress) -> list[CompareRow]:
     """``compare --folds``: every model cross-validated on the same folds (fold assignment depends only
     on the data and the seed), one row of pooled out-of-fold figures each."""
-    from dataclasses import asdict as fields_of
-
     from spoofguard.cv import NOT_TRAIN_OPTIONS as SET_BY_CV, cross_validate
     from spoofguard.inference.bundle import read_metadata
 
     context.update(protocol=f"{folds}-fold subject-disjoint cross-validation (pooled out-of-fold)", folds=folds)
     rows: list[CompareRow] = []
     for i, e in enumerate(entries):
-        cfg = fields_of(configs[e.label])
-        options = {k: v for k, v in cfg.items() if k not in SET_BY_CV}
+        options = {k: v for k, v in configs[e.label].settings().items() if k not in SET_BY_CV}
         say(f"[{i + 1}/{len(entries)}] {e.label}: {folds}-fold cross-validation, {e.epochs} epoch(s) per fold")
         row = CompareRow(e.label, e.input_size, None, None, None, None, None, None, None, None, None, None, None,
                          architecture=e.model, epochs_budget=e.epochs, run=str(out / "cv" / e.label))

@@ -88,9 +88,10 @@ def cross_validate(data: str | Path, out: str | Path, folds: int = 5, repeats: i
     ``model``, ``modality``, ``epochs``, ``subject_pattern``, ``format``); see the module docstring."""
     from spoofguard.data.manifest import Manifest, write_manifest
     from spoofguard.data.scan import file_hashes
-    from spoofguard.data.sources import load_samples
     from spoofguard.training import run_folder
-    from spoofguard.training.train import TrainConfig, validate
+    from spoofguard.training.config import DataSpec, TrainConfig, validate
+    from spoofguard.training.stages import load_source
+    from spoofguard.verdict import accepted
 
     clash = sorted(set(train_options) & set(NOT_TRAIN_OPTIONS))
     if clash:
@@ -105,7 +106,7 @@ def cross_validate(data: str | Path, out: str | Path, folds: int = 5, repeats: i
     except TypeError as err:
         raise SpoofguardError(f"unknown training option: {err}") from None
     validate(base)
-    source = load_samples(data, format=base.format, subject_pattern=base.subject_pattern)
+    source = load_source(base.part(DataSpec))  # the samples as training reads them (every fold then trains through train())
     manifest = Manifest([replace(s, split="") for s in source.manifest])
     hashes = file_hashes(manifest)
     assignments = [assign_folds(manifest, folds, seed + r, hashes) for r in range(repeats)]  # refuses before anything is written
@@ -128,7 +129,7 @@ def cross_validate(data: str | Path, out: str | Path, folds: int = 5, repeats: i
             fold, table = _one_fold(cfg, part.split("test"), r + 1, k + 1)
             results.append(fold)
             rows += [{**row, "fold": k + 1} for row in table.rows()]
-            decisions += list(table.score >= fold.threshold)
+            decisions += list(accepted(table.score, fold.threshold))
             say(f"    ACER {_pct(fold.metrics['acer'])}, EER {_pct(fold.metrics['eer'])}, AUC {_num(fold.metrics['auc'])}, "
                 f"threshold {fold.threshold:.3f}, {fold.train_seconds:.0f} s")
         pooled.append(_pooled(rows, decisions))
@@ -206,10 +207,12 @@ def _write_pooled_scores(rows: list[dict], path: Path, thresholds: list[float]) 
 
 
 def write_cv(result: CVResult, out: Path) -> dict:
+    from spoofguard.evaluation.evaluate import finite_json
+
     out.mkdir(parents=True, exist_ok=True)
     doc = {"context": result.context, "summary": result.summary, "pooled": result.pooled,
            "folds": [f.__dict__ for f in result.folds]}
-    (out / "cv.json").write_text(json.dumps(doc, indent=2, default=_jsonable))
+    (out / "cv.json").write_text(json.dumps(finite_json(doc), indent=2, allow_nan=False, default=str))  # never NaN: not JSON
     (out / "cv.md").write_text(markdown(result))
     return {"json": out / "cv.json", "markdown": out / "cv.md"}
 
@@ -252,13 +255,3 @@ def _num(v, digits: int = 4) -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _jsonable(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, Path):
-        return str(v)
-    raise TypeError(type(v).__name__)

@@ -2,6 +2,7 @@
 
 Every command that writes a file (``score -o``, ``evaluate --out``, ``metrics --json``, ``data scan -o``,
 ``predict --heatmaps``, ``export``, ``import-onnx``, ``enroll`` ...) calls :func:`refuse_to_replace`
+(``predict --heatmaps`` through :func:`heatmap_names`)
 with every path it is about to write *before* it does any work, so a refusal costs nothing and loses
 nothing:
 
@@ -61,3 +62,27 @@ class UniqueNames:
             name = f"{stem}-{k}{suffix}"
         self.taken.add(name.lower())
         return name
+
+
+def heatmap_names(folder: str | os.PathLike, files: list, overwrite: bool = False) -> UniqueNames:
+    """The explanation pictures' names: ``NAME.png`` per input image (``NAME-faceK.png`` for face K+1 with
+    --all-faces), never the same twice in a run (``NAME-2.png`` ...). Refuses a --heatmaps folder that is a
+    file, that holds input images (a picture could replace one), or that holds pictures this run would
+    write (unless --overwrite); before any work is done."""
+    import re
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SpoofguardError(f"--heatmaps {folder} is a file; give a folder for the explanation pictures.")
+    if folder.is_dir():
+        inside = [Path(f) for f in files if Path(f).resolve().parent == folder.resolve()]
+        if inside:
+            raise SpoofguardError(f"--heatmaps {folder} holds input images (e.g. {inside[0].name}); write the explanations to another folder.")
+        if not overwrite:
+            stems = {Path(f).stem.lower() for f in files}
+            pattern = re.compile(r"^(?P<stem>.*?)(-face\d+)?(-\d+)?\.png$", re.IGNORECASE)
+            for existing in folder.iterdir():
+                m = pattern.match(existing.name)
+                if m and (m["stem"].lower() in stems or existing.stem.lower() in stems):
+                    refuse_to_replace([existing], option="--heatmaps")
+    return UniqueNames(folder, overwrite)

@@ -459,3 +459,23 @@ def test_apcer_at_bpcer_in_the_metrics_equals_the_sweep():
     assert m["apcer_at_bpcer1"] == apcer_at_bpcer(s, l, sp, 0.01)[0]
     assert m["apcer_at_bpcer5"] == apcer_at_bpcer(s, l, sp, 0.05)[0]
     assert m["apcer_at_bpcer5"] <= m["apcer_at_bpcer1"]
+
+
+def test_the_plots_curve_is_the_metrics_sweep():
+    """plots' DET and ROC curves come from the same candidate thresholds and counts as every metric:
+    at each candidate the curve's rates are error_rates' pooled APCER (or one species') and BPCER."""
+    from spoofguard.evaluation import plots
+    from spoofguard.evaluation.metrics import error_rate_curve
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(40), 2)
+    labels = np.where(rng.random(40) < 0.5, "bona_fide", "attack")
+    species = np.where(labels == "attack", np.where(rng.random(40) < 0.5, "print", "replay"), "")
+    is_bf = labels == "bona_fide"
+    assert plots.error_rate_curve is error_rate_curve
+    for mask, key in ((~is_bf, "apcer_pooled"), (species == "print", "print")):
+        thresholds, apcer, bpcer = error_rate_curve(scores, is_bf, mask)
+        for t, a, b in zip(thresholds, apcer, bpcer):
+            r = error_rates(scores, labels, species, threshold=t)
+            assert b == pytest.approx(r["bpcer"])
+            assert a == pytest.approx(r["apcer_pooled"] if key == "apcer_pooled" else r["apcer_per_species"]["print"])

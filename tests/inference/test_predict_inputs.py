@@ -1,5 +1,5 @@
-"""`spoofguard predict` over files, folders, patterns and videos; exit codes; bad inputs; video
-predictions; `export --int8`; `bench`."""
+"""`spoofguard predict` over files, folders, patterns and videos; exit codes; bad inputs; `export --int8`;
+`bench`. (A detector's video predictions: tests/inference/test_video.py.)"""
 
 import json
 import struct
@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from spoofguard.cli import main
-from spoofguard.errors import SpoofguardError
 from spoofguard.inference.detector import Detector
 from tests.conftest import face_frame, write_video
 
@@ -39,24 +38,6 @@ def captures(tmp_path_factory):
     blank = np.full((240, 320, 3), 90, np.uint8)
     _video(d / "clip.mp4", [face] * 6 + [blank] * 2 + [face] * 4)
     return d
-
-
-def test_predict_video_scores_frames_and_reports_those_without_a_face(face_bundle, captures):
-    v = Detector.from_file(face_bundle).predict_video(captures / "clip.mp4", max_frames=12)
-    assert len(v.frames) == 12 and v.video_frames == 12
-    assert v.frames_without_face == [6, 7]
-    scored = [f.score for f in v.frames if f.score is not None]
-    assert v.score == pytest.approx(np.mean(scored), abs=1e-6) and "2 of 12" in v.note
-    assert Detector.from_file(face_bundle).predict_video(captures / "clip.mp4", max_frames=3).frames[-1].index == 11
-    assert [f.index for f in Detector.from_file(face_bundle).predict_video(captures / "clip.mp4", every=5).frames] == [0, 5, 10]
-    with pytest.raises(SpoofguardError, match="aggregate"):
-        Detector.from_file(face_bundle).predict_video(captures / "clip.mp4", aggregate="mode")
-
-
-def test_a_video_without_faces_has_no_score(face_bundle, tmp_path):
-    path = _video(tmp_path / "room.mp4", [np.full((64, 64, 3), 90, np.uint8)] * 4)
-    v = Detector.from_file(face_bundle).predict_video(path)
-    assert v.score is None and v.verdict == "no_face" and v.frames_without_face == [0, 1, 2, 3]
 
 
 def test_predict_cli_images_videos_folders_and_patterns(face_bundle, captures, capsys):

@@ -416,3 +416,14 @@ def test_file_digest(tmp_path):
     assert file_digest(p) == hashlib.sha256(data).hexdigest()
     with pytest.raises(SpoofguardError, match="cannot read"):
         file_digest(tmp_path / "missing.jpg")
+
+
+def test_the_detector_a_user_asks_for():
+    """``--face-detector`` and ``--face-model`` as the CLI maps them: a YuNet file alone means yunet;
+    neither given means the bundle's own detector (None)."""
+    from spoofguard.modalities.face import face_finder_for
+
+    assert face_finder_for() is None and face_finder_for(None, None) is None
+    assert face_finder_for("haar").name == "haar"
+    with pytest.raises(SpoofguardError, match="YuNet model"):
+        face_finder_for(None, "/no/such/yunet.onnx")

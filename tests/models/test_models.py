@@ -250,3 +250,34 @@ def test_onnx_export_round_trip(name, tmp_path):
     with torch.no_grad():
         expected = model(x).numpy()
     assert abs(out - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_capabilities_are_declared_and_match_the_methods(name):
+    """What a model can do beyond forward is a flag in the registry, not found by probing it: every
+    declared capability's methods exist, and no model has a capability's methods without declaring it."""
+    from spoofguard.models import Capabilities, capabilities
+
+    model = create_model(name, classes=CLASSES)
+    declared = capabilities(model)
+    assert declared == capabilities(name) and model_info(name)["fitted"] == declared.fitted
+    for flag, methods in Capabilities.METHODS.items():
+        assert getattr(declared, flag) == all(callable(getattr(model, m, None)) for m in methods), (name, flag)
+
+
+def test_a_model_promising_what_it_lacks_cannot_be_built():
+    from spoofguard.models import Capabilities
+
+    @register_model("test-broken-promise", default_input_size=32, capabilities=Capabilities(prototypes=True))
+    def broken(classes, in_chans=3):
+        """A plain net that claims prototypes."""
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(len(classes)))
+
+    try:
+        with pytest.raises(TypeError, match="set_prototypes"):
+            create_model("test-broken-promise", classes=CLASSES)
+    finally:
+        from spoofguard.models import registry
+
+        for table in (registry._BUILDERS, registry._INFO, registry._BOUNDS, registry._CAPABILITIES):
+            table.pop("test-broken-promise", None)

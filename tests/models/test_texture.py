@@ -143,7 +143,8 @@ def test_exports_to_onnx_with_the_same_scores(texture_run, tmp_path):
     up to 0.03 in score when LPQ signs and WLD bins were read off float values at 0)."""
     from PIL import Image
 
-    from spoofguard.inference.onnx_model import export_onnx, parity
+    from spoofguard.inference.export import parity
+    from spoofguard.inference.onnx_model import export_onnx
 
     rng = np.random.default_rng(7)
     images = []

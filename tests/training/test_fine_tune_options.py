@@ -1,14 +1,13 @@
 """Fine-tuning options: frozen leading blocks (weights and batch-norm statistics), the L2-SP pull to
-the starting weights, the simulated attack species, and the warning for a perfectly separated dev."""
+the starting weights, the simulated attack species. (Their checks: tests/training/test_config.py; the
+warning for a perfectly separated dev: tests/training/test_stages.py.)"""
 
-import numpy as np
 import pytest
 import torch
 
-from spoofguard.errors import SpoofguardError
 from spoofguard.inference.bundle import load_bundle
 from spoofguard.training.module import PADModule, frozen_blocks
-from spoofguard.training.train import TrainConfig, _dev_metrics, separation_warning, train, validate
+from spoofguard.training.train import train
 
 torch.set_num_threads(1)
 
@@ -68,15 +67,6 @@ def test_l2_init_penalty_is_zero_at_the_start_and_grows_with_the_distance():
     assert base > 0
 
 
-def test_option_checks():
-    with pytest.raises(SpoofguardError, match="needs --init"):
-        validate(TrainConfig(data="d", out="o", modality="face", model="padnet", l2_init=0.1))
-    with pytest.raises(SpoofguardError, match="--attack-species takes some of print, replay, cutout, not mask"):
-        validate(TrainConfig(data="d", out="o", modality="face", model="padnet", attack_simulation=0.3, attack_species=["print", "mask"]))
-    with pytest.raises(SpoofguardError, match="cannot be negative"):
-        validate(TrainConfig(data="d", out="o", modality="face", model="padnet", freeze=-1))
-
-
 def test_attack_species_limits_what_is_simulated():
     from spoofguard.data.dataset import SampleDataset
     from spoofguard.data.manifest import Sample
@@ -86,14 +76,6 @@ def test_attack_species_limits_what_is_simulated():
                        attack_species=("replay",))
     assert ds.attack_species == ("replay",)
     assert SampleDataset([], ["bona_fide", "attack"], Preprocessing("face", 32)).attack_species == ("print", "replay", "cutout")
-
-
-def test_a_perfectly_separated_dev_is_warned_about():
-    labels = np.array(["bona_fide"] * 3 + ["attack"] * 3)
-    sep = _dev_metrics(np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]), labels, 0.5)
-    assert sep["separated_gap"] == [0.3, 0.7] and "perfectly separated" in separation_warning(sep)
-    mixed = _dev_metrics(np.array([0.9, 0.8, 0.2, 0.3, 0.25, 0.1]), labels, 0.5)
-    assert "separated_gap" not in mixed and separation_warning(mixed) == ""
 
 
 def test_freeze_is_recorded_and_the_frozen_weights_stay_in_a_run(trained_run, tiny_dataset, tmp_path):

@@ -82,35 +82,9 @@ def extract_frames(
     -> :class:`SpoofguardError` (``overwrite=True`` deletes the frames the index lists and starts afresh).
     More space needed than is free -> :class:`SpoofguardError` before anything is written.
     """
-    fmt = FORMATS.get(image_format.lower().lstrip("."))
-    if fmt is None:
-        raise SpoofguardError(f"image format {image_format!r} is not one of {', '.join(FORMATS)}.")
-    ext = "png" if fmt == "PNG" else "jpg"
-    if not 1 <= quality <= 100:
-        raise SpoofguardError(f"JPEG quality must be between 1 and 100, not {quality}.")
-    if max_frames is not None and max_frames < 1:
-        raise SpoofguardError(f"max_frames must be at least 1, not {max_frames}.")
-    if every is not None and every < 1:
-        raise SpoofguardError(f"every must be at least 1 (or left out), not {every}.")
+    fmt, ext = _check_options(image_format, quality, max_frames, every)
     out = Path(out)
-    # Which folder each video goes to; two different videos may not share one.
-    video_samples = [s for s in manifest if is_video_file(s.path)]
-    if not video_samples:
-        raise SpoofguardError("the manifest has no video samples: there are no frames to extract.")
-    root = _common_folder([s.path for s in video_samples])
-    keys: dict[str, str] = {}  # video path -> key
-    owner: dict[str, str] = {}  # key -> video path
-    for s in video_samples:
-        if s.path in keys:
-            continue
-        key = video_key(s, root)
-        if owner.setdefault(key, s.path) != s.path:
-            raise SpoofguardError(
-                f"two videos have the same video_id {key!r} ({owner[key]} and {s.path}); "
-                "video ids must be unique to keep their frames apart."
-            )
-        keys[s.path] = key
-
+    keys = _video_folders(manifest)
     settings = {"every": every, "max_frames": max_frames, "image_format": ext, "quality": quality}
     index = _open_index(out, settings, overwrite)
     videos: dict[str, list[str]] = index["videos"]  # key -> frame file names, for videos done
@@ -152,6 +126,41 @@ def extract_frames(
         elif s.path in frames:
             rows.extend(replace(s, path=f, video_id=keys[s.path]) for f in frames[s.path])
     return Manifest(rows), failed
+
+
+def _check_options(image_format: str, quality: int, max_frames: int | None, every: int | None) -> tuple[str, str]:
+    """(PIL format, file extension) of ``image_format``, after refusing options out of range."""
+    fmt = FORMATS.get(image_format.lower().lstrip("."))
+    if fmt is None:
+        raise SpoofguardError(f"image format {image_format!r} is not one of {', '.join(FORMATS)}.")
+    if not 1 <= quality <= 100:
+        raise SpoofguardError(f"JPEG quality must be between 1 and 100, not {quality}.")
+    if max_frames is not None and max_frames < 1:
+        raise SpoofguardError(f"max_frames must be at least 1, not {max_frames}.")
+    if every is not None and every < 1:
+        raise SpoofguardError(f"every must be at least 1 (or left out), not {every}.")
+    return fmt, "png" if fmt == "PNG" else "jpg"
+
+
+def _video_folders(manifest: Manifest) -> dict[str, str]:
+    """Video path -> the folder (key) its frames go to; two different videos may not share one."""
+    video_samples = [s for s in manifest if is_video_file(s.path)]
+    if not video_samples:
+        raise SpoofguardError("the manifest has no video samples: there are no frames to extract.")
+    root = _common_folder([s.path for s in video_samples])
+    keys: dict[str, str] = {}  # video path -> key
+    owner: dict[str, str] = {}  # key -> video path
+    for s in video_samples:
+        if s.path in keys:
+            continue
+        key = video_key(s, root)
+        if owner.setdefault(key, s.path) != s.path:
+            raise SpoofguardError(
+                f"two videos have the same video_id {key!r} ({owner[key]} and {s.path}); "
+                "video ids must be unique to keep their frames apart."
+            )
+        keys[s.path] = key
+    return keys
 
 
 def _common_folder(paths: list[str]) -> str:

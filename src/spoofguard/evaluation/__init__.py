@@ -1,7 +1,7 @@
 """Evaluation by ISO/IEC 30107-3: error rates, EER, BPCER@APCER, thresholds, bootstrap intervals.
 
-See :mod:`spoofguard.evaluation.metrics` for the conventions (score >= threshold -> bona fide,
-APCER = max over species, undefined values are ``None``).
+See :mod:`spoofguard.evaluation.metrics` for the conventions (a score at or above the threshold is
+bona fide: :func:`spoofguard.verdict.accepted`; APCER = max over species; undefined values are ``None``).
 """
 
 from spoofguard.evaluation.metrics import (

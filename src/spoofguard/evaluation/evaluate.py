@@ -24,12 +24,12 @@ from spoofguard.errors import SpoofguardError
 from spoofguard.evaluation.metrics import aggregate_by_video, compute_metrics
 from spoofguard.evaluation.scorefile import COLUMNS, ScoreTable
 from spoofguard.evaluation.thresholds import choose_threshold, parse_threshold_rule
+from spoofguard.verdict import AGGREGATIONS
 
 OPTIMISTIC = (
     "warning: the threshold was chosen on the same scores it is judged on, so these error rates are "
     "optimistic; pass --dev dev_scores.csv (or score with a bundle, whose dev threshold is used)."
 )
-AGGREGATIONS = ("mean", "median", "max", "min")
 
 
 @dataclass

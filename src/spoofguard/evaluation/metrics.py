@@ -10,8 +10,8 @@ Conventions (binding for every function here)
 * ``species``: one string per row, the attack (PAI) species of attack rows. Empty / missing values and
   ``"attack"`` mean "unknown" and are grouped as species ``"attack"``; values on bona fide rows are
   ignored. ``species=None`` puts every attack in species ``"attack"``.
-* Decision: ``score >= threshold`` -> accepted as bona fide; ``score < threshold`` -> attack.
-  A score exactly at the threshold is accepted.
+* Decision: :func:`spoofguard.verdict.accepted`: a score at or above the threshold is accepted as
+  bona fide, below it is an attack. A score exactly at the threshold is accepted.
 * APCER_s = fraction of attacks of species s accepted as bona fide.
   **APCER = max over species** (ISO/IEC 30107-3), not pooled; ``apcer_pooled`` is the pooled rate.
 * BPCER = fraction of bona fide rows rejected as attacks.
@@ -40,10 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from spoofguard.errors import SpoofguardError
+from spoofguard.verdict import AGGREGATIONS, ATTACK, BONA_FIDE, accepted
 
-BONA_FIDE = "bona_fide"
-ATTACK = "attack"
-UNKNOWN_SPECIES = "attack"
+UNKNOWN_SPECIES = ATTACK
 
 # Largest threshold that makes sense: just above a score of 1.0, which rejects everything.
 MAX_THRESHOLD = float(np.nextafter(1.0, np.inf))
@@ -279,8 +278,9 @@ def error_rates(scores, labels, species=None, threshold=None) -> dict:
     """APCER (max over species), pooled APCER, per-species APCER, BPCER, ACER, HTER at ``threshold``.
 
     Returns a dict with ``apcer, apcer_pooled, apcer_per_species {species: rate}, bpcer, acer, hter,
-    n_bona_fide, n_attack, n_per_species``. Undefined rates are ``None``. ACER is the community
-    convention, not an ISO/IEC 30107-3 metric; HTER uses the pooled APCER.
+    accuracy, n_bona_fide, n_attack, n_per_species``. Undefined rates are ``None``. ACER is the community
+    convention, not an ISO/IEC 30107-3 metric; HTER uses the pooled APCER; accuracy is the fraction of
+    rows decided right.
     """
     data = _prepare(scores, labels, species)
     t = check_threshold(threshold)
@@ -294,6 +294,7 @@ def error_rates(scores, labels, species=None, threshold=None) -> dict:
         "bpcer": _py(r["bpcer"][0]),
         "acer": _py(r["acer"][0]),
         "hter": _py(r["hter"][0]),
+        "accuracy": _py(r["accuracy"][0]),
         "n_bona_fide": int(data.is_bf.sum()),
         "n_attack": int((~data.is_bf).sum()),
         "n_per_species": {s: int(n) for s, n in zip(data.species, c.n_sp[0])},
@@ -344,15 +345,32 @@ def apcer_at_bpcer(scores, labels, species=None, bpcer_target=0.01) -> tuple[flo
     return _py(c.rates_at(j)["apcer"][0]), float(sweep.candidates[j])
 
 
+def error_rate_curve(scores: np.ndarray, is_bf: np.ndarray, attack_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """APCER and BPCER at every candidate threshold of the sweep, lowest threshold first (the curves
+    of the report's DET and ROC plots).
+
+    ``is_bf`` marks the bona fide rows; ``attack_mask`` the attacks counted in APCER (all attacks for
+    the pooled curve, one species for a species curve). Returns ``(thresholds, apcer, bpcer)``; a rate
+    without rows to count is 1 (APCER) or 0 (BPCER) everywhere.
+    """
+    s = np.asarray(scores, dtype=float)
+    is_bf, attack_mask = np.asarray(is_bf, dtype=bool), np.asarray(attack_mask, dtype=bool)
+    sweep = _Sweep(_Data(s, is_bf, [ATTACK], np.where(is_bf, -1, 0)))
+    c = sweep.counts((is_bf | attack_mask)[None].astype(float))  # the other attacks weigh nothing
+    apcer = 1.0 - c.att_rej[0] / max(c.n_att[0], 1)
+    bpcer = c.bf_rej[0] / max(c.n_bf[0], 1)
+    return sweep.candidates, apcer, bpcer
+
+
 def aggregate_by_video(scores, video_ids, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Combine frame scores into one score per video.
 
     Returns ``(agg_scores, first_rows)``: one aggregated score per video, in order of first
     appearance, and the index of each video's first row (use it to pick labels / species /
     subjects). Rows with an empty video id (``None``, NaN, ``""``) stay items of their own.
-    ``how`` is ``"mean"``, ``"median"``, ``"max"`` or ``"min"``.
+    ``how`` is one of :data:`~spoofguard.verdict.AGGREGATIONS`: ``"mean"``, ``"median"``, ``"max"`` or ``"min"``.
     """
-    if how not in ("mean", "median", "max", "min"):
+    if how not in AGGREGATIONS:
         raise SpoofguardError(f'how must be "mean", "median", "max" or "min", got {how!r}.')
     s = check_scores(scores)
     ids = _as_1d(video_ids, s.size, "video_ids")
@@ -401,7 +419,7 @@ def _batch_metrics(c: _Counts, j: int) -> dict[str, np.ndarray]:
 
 
 def _classification(data: _Data, t: float) -> dict:
-    acc = data.scores >= t
+    acc = accepted(data.scores, t)
     bf, att = data.is_bf, ~data.is_bf
     cm = {
         BONA_FIDE: {BONA_FIDE: int((bf & acc).sum()), ATTACK: int((bf & ~acc).sum())},
@@ -474,7 +492,39 @@ def compute_metrics(
     n = data.scores.size
     sweep = _Sweep(data)
     gi = sweep.group_index(t)
-    c = sweep.counts(np.ones((1, n)))
+    result = _point_estimates(data, sweep, gi, t)
+    cluster, n_clusters, note = _subject_clusters(subjects, n)
+    ci = _bootstrap_intervals(data, sweep, gi, cluster, n_clusters, bootstrap, seed, confidence)
+    result["ci95"] = ci
+    result["ci_method"] = None
+    result["warnings"] = []
+    if bootstrap:
+        few = cluster is not None and n_clusters < MIN_SUBJECTS
+        if few:
+            result["warnings"].append(
+                f"only {n_clusters} subject(s) judged: a bootstrap over so few people says little; exact binomial "
+                f"(Clopper-Pearson) intervals per presentation are given for the error rates instead; they assume "
+                f"independent presentations, so with {n_clusters} people they are still too narrow. Judge at least "
+                f"{MIN_SUBJECTS} subjects.")
+        exact = _exact_where_degenerate(result, ci, confidence, always=few)
+        result["ci_method"] = {
+            "method": "bootstrap over subjects" if cluster is not None else "bootstrap over samples",
+            "n_resamples": int(bootstrap),
+            "seed": seed,
+            "confidence": float(confidence),
+        }
+        if cluster is not None:
+            result["ci_method"]["n_subjects"] = int(n_clusters)
+        if note:
+            result["ci_method"]["note"] = note
+        if exact:
+            result["ci_method"]["exact_binomial"] = exact
+    return result
+
+
+def _point_estimates(data: _Data, sweep: _Sweep, gi: int, t: float) -> dict:
+    """compute_metrics' numbers on the rows themselves (no intervals yet)."""
+    c = sweep.counts(np.ones((1, data.scores.size)))
     point = _batch_metrics(c, gi)
     _, eer_j = c.eer()
     thr = {}
@@ -509,17 +559,27 @@ def compute_metrics(
         },
         classification=_classification(data, t),
     )
+    return result
 
-    # ---- bootstrap
-    cluster, n_clusters, note = None, 0, None
-    if subjects is not None:
-        subj = _as_1d(subjects, n, "subjects")
-        empty = np.array([_is_missing(v) for v in subj], dtype=bool)
-        if empty.any():
-            note = f"subject missing at {_rows(empty)}; resampled samples instead"
-        else:
-            uniq, cluster = np.unique(subj.astype(str), return_inverse=True)
-            n_clusters = uniq.size
+
+def _subject_clusters(subjects, n: int) -> tuple[np.ndarray | None, int, str | None]:
+    """(cluster index per row, number of clusters, note): the subjects a bootstrap resamples; rows
+    (cluster None) when no subjects are given or some are missing (then the note says where)."""
+    if subjects is None:
+        return None, 0, None
+    subj = _as_1d(subjects, n, "subjects")
+    empty = np.array([_is_missing(v) for v in subj], dtype=bool)
+    if empty.any():
+        return None, 0, f"subject missing at {_rows(empty)}; resampled samples instead"
+    uniq, cluster = np.unique(subj.astype(str), return_inverse=True)
+    return cluster, uniq.size, None
+
+
+def _bootstrap_intervals(data: _Data, sweep: _Sweep, gi: int, cluster, n_clusters: int, bootstrap: int, seed: int,
+                         confidence: float) -> dict:
+    """Percentile intervals of every bootstrapped metric over ``bootstrap`` resamples (None where fewer
+    than 2 resamples define it), per species for APCER."""
+    n = data.scores.size
     samples = {k: [] for k in _BOOT_KEYS}
     per_species = []
     rng = np.random.default_rng(seed)
@@ -544,33 +604,7 @@ def compute_metrics(
     ci = {k: interval(np.concatenate(v)) if v else None for k, v in samples.items()}
     sp = np.concatenate(per_species) if per_species else np.empty((0, len(data.species)))
     ci["apcer_per_species"] = {s: interval(sp[:, i]) for i, s in enumerate(data.species)}
-    result["ci95"] = ci
-    result["ci_method"] = None
-    result["warnings"] = []
-    exact = []
-    if bootstrap:
-        few = cluster is not None and n_clusters < MIN_SUBJECTS
-        if few:
-            result["warnings"].append(
-                f"only {n_clusters} subject(s) judged: a bootstrap over so few people says little; exact binomial "
-                f"(Clopper-Pearson) intervals per presentation are given for the error rates instead; they assume "
-                f"independent presentations, so with {n_clusters} people they are still too narrow. Judge at least "
-                f"{MIN_SUBJECTS} subjects.")
-        exact = _exact_where_degenerate(result, ci, confidence, always=few)
-    if bootstrap:
-        result["ci_method"] = {
-            "method": "bootstrap over subjects" if cluster is not None else "bootstrap over samples",
-            "n_resamples": int(bootstrap),
-            "seed": seed,
-            "confidence": float(confidence),
-        }
-        if cluster is not None:
-            result["ci_method"]["n_subjects"] = int(n_clusters)
-        if note:
-            result["ci_method"]["note"] = note
-        if exact:
-            result["ci_method"]["exact_binomial"] = exact
-    return result
+    return ci
 
 
 MIN_SUBJECTS = 5  # fewer test subjects than this: a bootstrap over subjects is not an interval worth printing

@@ -6,7 +6,8 @@ figure registry (no leak, no ``plt.close`` needed, safe inside a server thread) 
 backend is left alone. :func:`figure_to_png` turns a figure into PNG bytes.
 
 Conventions are those of :mod:`spoofguard.evaluation.metrics`: score = probability of bona fide
-(higher = more bona fide), ``score >= threshold`` is accepted as bona fide, labels are
+(higher = more bona fide), a score at or above the threshold is accepted as bona fide
+(:func:`spoofguard.verdict.accepted`), labels are
 ``"bona_fide"`` / ``"attack"``, an attack's species is its PAI species (empty -> ``"attack"``).
 APCER is the fraction of attacks accepted, BPCER the fraction of bona fide rejected.
 
@@ -23,8 +24,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-BONA_FIDE = "bona_fide"
-ATTACK = "attack"
+from spoofguard.evaluation.metrics import error_rate_curve
+from spoofguard.verdict import ATTACK, BONA_FIDE, accepted
+
 RATE_CLIP = 1e-4  # rates are clipped to [RATE_CLIP, 1 - RATE_CLIP] before the probit transform
 DET_TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99, 0.999)
 BONA_FIDE_COLOR = "#2b8a3e"
@@ -110,27 +112,10 @@ def _missing_class_text(is_bf: np.ndarray) -> str | None:
     return None
 
 
-def error_rate_curve(scores: np.ndarray, is_bf: np.ndarray, attack_mask: np.ndarray):
-    """APCER and BPCER at every candidate threshold, lowest threshold first.
-
-    Candidates are the unique scores plus the value just above the maximum (everything rejected),
-    as in :mod:`spoofguard.evaluation.metrics`. ``attack_mask`` picks the attacks counted in
-    APCER (all attacks for the pooled curve, one species for a species curve).
-    Returns ``(thresholds, apcer, bpcer)``.
-    """
-    unique = np.unique(scores)
-    cand = np.append(unique, np.nextafter(unique[-1], np.inf))
-    att = np.sort(scores[attack_mask])
-    bf = np.sort(scores[is_bf])
-    apcer = 1.0 - np.searchsorted(att, cand, side="left") / max(att.size, 1)
-    bpcer = np.searchsorted(bf, cand, side="left") / max(bf.size, 1)
-    return cand, apcer, bpcer
-
-
 def _rates_at(scores, is_bf, attack_mask, threshold: float) -> tuple[float, float]:
-    """(APCER, BPCER) at ``threshold`` with ``score >= threshold`` accepted."""
-    apcer = float(np.mean(scores[attack_mask] >= threshold))
-    bpcer = float(np.mean(scores[is_bf] < threshold))
+    """(APCER, BPCER) at ``threshold``: the attacks in ``attack_mask`` accepted, the bona fide rejected."""
+    apcer = float(np.mean(accepted(scores[attack_mask], threshold)))
+    bpcer = float(np.mean(~accepted(scores[is_bf], threshold)))
     return apcer, bpcer
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from spoofguard.evaluation import plots
 from spoofguard.evaluation.scorefile import ScoreTable
+from spoofguard.verdict import ATTACK, BONA_FIDE, accepted
 
 NA = "n/a"
 THUMBNAIL_PX = 96
@@ -70,7 +71,7 @@ def fmt_interval(interval, fmt=fmt_rate) -> str:
 
 
 def _label(name: str) -> str:
-    return "bona fide" if name == plots.BONA_FIDE else name
+    return "bona fide" if name == BONA_FIDE else name
 
 
 # --------------------------------------------------------------------------- content
@@ -166,7 +167,7 @@ def classification_table(metrics: dict) -> Table:
     cls = metrics.get("classification") or {}
     per_class, conf = cls.get("per_class") or {}, cls.get("mean_confidence") or {}
     rows = []
-    for name in (plots.BONA_FIDE, plots.ATTACK):
+    for name in (BONA_FIDE, ATTACK):
         st = per_class.get(name) or {}
         rows.append([_label(name), fmt_rate(st.get("precision")), fmt_rate(st.get("recall")),
                      fmt_rate(st.get("f1")), str(st.get("support", 0)), fmt_number(conf.get(name))])
@@ -178,7 +179,7 @@ def classification_table(metrics: dict) -> Table:
 def confusion_table(metrics: dict) -> Table:
     """The confusion matrix: rows = true label, columns = decision, counts with row percentages."""
     cm = (metrics.get("classification") or {}).get("confusion_matrix") or {}
-    classes = (plots.BONA_FIDE, plots.ATTACK)
+    classes = (BONA_FIDE, ATTACK)
     rows = []
     for true in classes:
         counts = [int((cm.get(true) or {}).get(p, 0)) for p in classes]
@@ -199,11 +200,11 @@ class WorstError:
     label: str
     species: str
     score: float
-    accepted: bool  # decided bona fide (score >= threshold)
+    accepted: bool  # decided bona fide (spoofguard.verdict.accepted at the threshold)
 
     @property
     def is_error(self) -> bool:
-        return self.accepted == (self.label == plots.ATTACK)
+        return self.accepted == (self.label == ATTACK)
 
 
 def worst_errors(table: ScoreTable, threshold: float, n: int) -> tuple[list[WorstError], list[WorstError]]:
@@ -217,16 +218,16 @@ def worst_errors(table: ScoreTable, threshold: float, n: int) -> tuple[list[Wors
 
     def row(i: int) -> WorstError:
         species = ""
-        if labels[i] == plots.ATTACK:
-            species = str(table.species[i]).strip() or plots.ATTACK
+        if labels[i] == ATTACK:
+            species = str(table.species[i]).strip() or ATTACK
         return WorstError(int(i), str(table.sample_id[i]), str(table.path[i]), str(labels[i]), species,
-                          float(scores[i]), bool(scores[i] >= threshold))
+                          float(scores[i]), accepted(scores[i], threshold))
 
     n = max(int(n), 0)
     high_first = np.argsort(-scores, kind="stable")
     low_first = np.argsort(scores, kind="stable")
-    attacks = [row(i) for i in high_first if labels[i] == plots.ATTACK][:n]
-    bona_fide = [row(i) for i in low_first if labels[i] == plots.BONA_FIDE][:n]
+    attacks = [row(i) for i in high_first if labels[i] == ATTACK][:n]
+    bona_fide = [row(i) for i in low_first if labels[i] == BONA_FIDE][:n]
     return attacks, bona_fide
 
 

@@ -8,7 +8,7 @@ A rule is one of (case-insensitive strings, or a number):
 * ``"bpcer=R"``    the highest threshold whose BPCER <= R (smallest APCER under it);
 * ``"0.37"`` or ``0.37``  a fixed threshold in [0, 1].
 
-Rates R lie in [0, 1]. The decision is always ``score >= threshold`` -> bona fide. Chosen thresholds
+Rates R lie in [0, 1]. The decision is always :func:`spoofguard.verdict.accepted` (at or above: bona fide). Chosen thresholds
 are candidate values: a unique score, or the value just above the maximum score (rejects all).
 """
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from spoofguard.errors import SpoofguardError
 from spoofguard.evaluation.metrics import apcer_at_bpcer, bpcer_at_apcer, check_threshold, eer
+from spoofguard.verdict import accepted
 
 ACCEPTED_FORMS = (
     '"eer", "bpcer20", "bpcer100", "apcer=<rate>", "bpcer=<rate>" (rate in [0, 1]), '
@@ -115,7 +116,7 @@ def centred_threshold(rule, scores, labels, species=None) -> float:
     if parse_threshold_rule(rule).kind == "fixed":
         return t
     s = np.asarray(scores, dtype=float)
-    below = s[s < t]
+    below = s[~accepted(s, t)]  # the scores rejected at t
     lo = float(below.max()) if below.size else 0.0
     hi = min(float(t), 1.0)
     eps = 1e-6

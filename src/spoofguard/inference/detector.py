@@ -2,8 +2,8 @@
 
 ``Detector(bundle).predict(image)`` runs the bundle's own preprocessing, the model, and the bundle's
 threshold, and returns a :class:`Prediction`: the score (probability of bona fide, higher = more
-bona fide), the verdict (``bona_fide`` when score >= threshold, else ``attack``), the threshold and
-the probability of every class.
+bona fide), the verdict (``bona_fide`` when the score is at or above the threshold, else ``attack``:
+:func:`spoofguard.verdict.verdict`), the threshold and the probability of every class.
 
 A capture is looked at through the bundle's views (the whole image, native-resolution fingerprint
 patches of the foreground, or a face at its context scales); the views' class probabilities are fused
@@ -16,7 +16,8 @@ A score is always a finite number in [0, 1]: a model whose output is not (NaN, i
 "probability" outside [0, 1]) raises :class:`PredictionFailed` for that capture.
 
 A bundle has one model; an imported ONNX ensemble (``spoofguard import-onnx``) has several
-*members*, each with its own input contract, whose bona fide probabilities are averaged.
+*members*, each with its own input contract, whose bona fide probabilities are averaged. How views
+become class probabilities on each backend is :mod:`spoofguard.inference.runners`' job.
 """
 
 from __future__ import annotations
@@ -27,22 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from spoofguard.errors import SpoofguardError
+from spoofguard.errors import PredictionFailed, SpoofguardError
+from spoofguard.inference.runners import RUN_VALUES, OnnxRunner, TorchRunner, fuse, members_of, run_views
+from spoofguard.verdict import BONA_FIDE, NO_FACE, NO_FINGER, NO_RESULT, verdict
+
+__all__ = ["BACKENDS", "NO_FACE", "NO_FINGER", "NO_RESULT", "Detector", "Prediction", "PredictionFailed", "clip_of"]
 
 BACKENDS = ("auto", "torch", "onnx")
-NO_FACE = "no_face"
-NO_FINGER = "no_finger"
-NO_RESULT = (NO_FACE, NO_FINGER)  # verdicts without a score: nothing to look at in the capture
-# the most values (views x side x side x channels) one forward pass is given: 32 views of 128 px RGB or 362 px grey fit,
-# so the usual batches run as they always did; a model file with huge views is fed fewer at a time instead of exhausting
-# memory (one 1182 px RGB view through spoofnet: 0.7 GB peak; two at once were 1.15 GB)
-RUN_VALUES = 2**22
-
-
-class PredictionFailed(SpoofguardError):
-    """The capture was read, but the model could not score it (e.g. a colour picture for a fingerprint
-    model, or a model whose output is not a finite probability). A video's frames that decode but
-    cannot be scored raise this too, so a caller can tell it from an unreadable file."""
 
 
 @dataclass
@@ -62,7 +54,7 @@ class Prediction:
 
     @property
     def is_bona_fide(self) -> bool:
-        return self.verdict == "bona_fide"
+        return self.verdict == BONA_FIDE
 
     def heatmap(self) -> np.ndarray:
         """``float32 (H, W)`` over the capture: mean score of the views covering each pixel (NaN where
@@ -85,91 +77,9 @@ class Prediction:
         return d
 
 
-def scores_from_logits(logits) -> tuple[np.ndarray, np.ndarray]:
-    """(bona fide score per row, class probabilities per row); class 0 is bona fide."""
-    import torch
-
-    probs = torch.softmax(logits.float(), dim=1)
-    return probs[:, 0].cpu().numpy(), probs.cpu().numpy()
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-@dataclass
-class Member:
-    """One model of a bundle: its input contract and how to read its output. Our own bundles have
-    one member whose outputs are the bundle's classes (``bona_fide_index=None``)."""
-
-    preprocessing: object  # Preprocessing
-    input: str = "input"
-    output: str | None = None  # None: the model's first output
-    bona_fide_index: int | None = None
-    output_kind: str = "logits"  # "logits" | "probabilities"
-
-
-def members_of(metadata: dict) -> list[Member]:
-    from spoofguard.modalities import Preprocessing
-
-    if "members" not in metadata:
-        return [Member(Preprocessing.from_dict(metadata["preprocessing"]))]
-    return [Member(Preprocessing.from_dict(m["preprocessing"]), m["input"], m["output"], int(m["bona_fide_index"]),
-                   m.get("output_kind", "logits")) for m in metadata["members"]]
-
-
-def ensemble_probabilities(member_probabilities: list[np.ndarray], members: list[Member]) -> np.ndarray:
-    """``(N, 2)`` [bona fide, attack] of an ensemble: the mean of its members' bona fide probabilities
-    (each member's own ``(N, K)`` class probabilities, bona fide at its ``bona_fide_index``)."""
-    bona = np.mean([p[:, m.bona_fide_index] for p, m in zip(member_probabilities, members)], axis=0)
-    return np.stack([bona, 1.0 - bona], axis=1).astype(np.float32)
-
-
-class TorchRunner:
-    """Runs a bundle's torch model: ``uint8 (N, H, W, C)`` views -> class probabilities ``(N, K)``."""
-
-    def __init__(self, model, preprocessing, device: str = "cpu"):
-        import torch
-
-        self.model, self.preprocessing, self.device = model, preprocessing, torch.device(device)
-        self.model.to(self.device).eval()
-
-    def __call__(self, arrays) -> np.ndarray:
-        import torch
-
-        arrays = arrays if isinstance(arrays, np.ndarray) else arrays[0]
-        with torch.inference_mode():
-            x = self.preprocessing.normalise(self.preprocessing.to_tensor(arrays)).to(self.device)
-            return scores_from_logits(self.model(x))[1]
-
-
-class OnnxRunner:
-    """Runs an exported or imported model on onnxruntime, without torch: one array of views per
-    member (all with the same number of views) -> class probabilities ``(N, K)``."""
-
-    def __init__(self, session, members: list[Member], batch_size: int | None = None):
-        self.session, self.members, self.batch_size = session, members, batch_size
-        self.preprocessing = members[0].preprocessing
-        if len(members) == 1 and members[0].bona_fide_index is None:
-            members[0].input = session.get_inputs()[0].name
-
-    def __call__(self, arrays) -> np.ndarray:
-        arrays = [arrays] if isinstance(arrays, np.ndarray) else list(arrays)
-        if self.batch_size and len(arrays[0]) > self.batch_size:  # a model that only takes batches of its own size
-            step = self.batch_size
-            return np.concatenate([self([a[i : i + step] for a in arrays]) for i in range(0, len(arrays[0]), step)])
-        feeds = {m.input: m.preprocessing.to_input(a) for m, a in zip(self.members, arrays)}
-        outputs = self.session.run([m.output for m in self.members] if self.members[0].output else None, feeds)
-        if self.members[0].bona_fide_index is None:
-            return softmax(np.asarray(outputs[0]))
-        return ensemble_probabilities([softmax(np.asarray(o)) if m.output_kind == "logits" else np.asarray(o, np.float32)
-                                       for m, o in zip(self.members, outputs)], self.members)
-
-
 class Detector:
-    """``Detector(bundle)`` or ``Detector.from_file(path, backend="auto"|"torch"|"onnx")``.
+    """``Detector(bundle)``, ``Detector.from_file(path, backend="auto"|"torch"|"onnx")`` or
+    ``Detector.from_session(session, metadata, path)`` (an ONNX model already opened on onnxruntime).
 
     A ``.safetensors`` bundle runs on torch; a ``.onnx`` file written by ``spoofguard export`` or
     ``spoofguard import-onnx`` runs on onnxruntime without importing torch (its metadata travels
@@ -180,31 +90,40 @@ class Detector:
     crop already.
     """
 
-    def __init__(self, bundle, device: str = "cpu", session=None, metadata: dict | None = None,
-                 face_finder=None, precropped: bool = False):
-        """``bundle``: a Bundle or a path to one (torch); or, with an onnxruntime ``session`` and its
-        ``metadata``, the path the ONNX model came from."""
-        if session is None:
-            from spoofguard.inference.bundle import Bundle, load_bundle
+    def __init__(self, bundle, device: str = "cpu", face_finder=None, precropped: bool = False):
+        """``bundle``: a Bundle or the path of one, run on torch (on ``device``). An ONNX model opened on
+        onnxruntime becomes a Detector through :meth:`from_session` (or :meth:`from_file`)."""
+        from spoofguard.inference.bundle import Bundle, load_bundle
 
-            bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, device=device)
-            metadata = bundle.metadata
-        self.bundle = bundle
-        self.metadata = metadata
-        self.members = members_of(metadata)
-        self.preprocessing = self.members[0].preprocessing
-        if session is None and metadata.get("architecture", {}).get("name") == "ensemble":
+        bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, device=device)
+        members = members_of(bundle.metadata)
+        if bundle.architecture == "ensemble":
             from spoofguard.inference.ensemble import TorchEnsembleRunner
 
-            self.backend, self.runner = "torch", TorchEnsembleRunner(bundle.model, self.members, device)
-        elif session is None:
-            self.backend, self.runner = "torch", TorchRunner(bundle.model, self.preprocessing, device)
+            runner = TorchEnsembleRunner(bundle.model, members, device)
         else:
-            self.backend, self.runner = "onnx", OnnxRunner(session, self.members, metadata.get("batch_size"))
+            runner = TorchRunner(bundle.model, members[0].preprocessing, device)
+        self._take(bundle.metadata, members, "torch", runner, bundle.path, face_finder, precropped)
+        self.bundle = bundle
+
+    @classmethod
+    def from_session(cls, session, metadata: dict, path: str, face_finder=None, precropped: bool = False) -> "Detector":
+        """An ONNX model opened on onnxruntime (``session``) with its spoofguard ``metadata``; ``path``
+        is where it came from. No torch is imported."""
+        members = members_of(metadata)
+        detector = cls.__new__(cls)
+        detector._take(metadata, members, "onnx", OnnxRunner(session, members, metadata.get("batch_size")), path, face_finder, precropped)
+        detector.bundle = str(path)
+        return detector
+
+    def _take(self, metadata: dict, members: list, backend: str, runner, path, face_finder, precropped: bool) -> None:
+        """What every detector holds, whatever its backend."""
+        self.metadata, self.members, self.backend, self.runner = metadata, members, backend, runner
+        self.preprocessing = members[0].preprocessing
         self.classes = list(metadata["classes"])
         self.threshold = float(metadata["threshold"])
         self.modality = self.preprocessing.modality
-        self.path = str(getattr(bundle, "path", bundle))
+        self.path = str(path)
         self.architecture = metadata.get("architecture", {}).get("name", "unknown")
         self.face_finder = face_finder
         self.precropped = precropped
@@ -224,12 +143,12 @@ class Detector:
             from spoofguard.inference.onnx_model import load_onnx
 
             session, metadata = load_onnx(path)
-            return cls(str(path), session=session, metadata=metadata, **options)
+            return cls.from_session(session, metadata, str(path), **options)
         if backend == "onnx":
             from spoofguard.inference.onnx_model import onnx_session_for_bundle
 
             session, metadata = onnx_session_for_bundle(path)
-            return cls(str(path), session=session, metadata=metadata, **options)
+            return cls.from_session(session, metadata, str(path), **options)
         return cls(path, device=device, **options)
 
     @property
@@ -304,6 +223,25 @@ class Detector:
                 Prediction(None, self.no_result, self.threshold, {}, note="no frames")
         return _raised(self._result(clip_of(views, self.preprocessing.clip_frames), None, sources[0]))
 
+    def predict_clips(self, frames: list) -> list[Prediction]:
+        """Temporal models: one prediction per frame of a video (images or arrays, in order). The frames
+        with a face are cut into consecutive clips of ``clip_frames`` (a short tail joins the clip before
+        it) and every such frame carries its clip's prediction; a frame without a face has its own
+        ``no_face`` (``no_finger``) result."""
+        t = self.preprocessing.clip_frames
+        sources = [self.source(f) for f in frames]
+        views = [self.capture_views(src) for src in sources]
+        with_face = [i for i, v in enumerate(views) if len(v.arrays)]
+        preds: list = [self._no_face(v, src) for v, src in zip(views, sources)]
+        chunks = [with_face[k : k + t] for k in range(0, len(with_face), t)]
+        if len(chunks) > 1 and len(chunks[-1]) < t // 2:
+            chunks[-2] += chunks.pop()
+        for chunk in chunks:
+            p = _raised(self._result(clip_of([views[i] for i in chunk], t), None, sources[chunk[0]]))
+            for i in chunk:
+                preds[i] = p
+        return preds
+
     @property
     def no_result(self) -> str:
         """The verdict of a capture with nothing to look at: ``no_finger`` (fingerprint models) or ``no_face``."""
@@ -370,7 +308,7 @@ class Detector:
         score = float(fused[0])
         return Prediction(
             score=score,
-            verdict="bona_fide" if score >= self.threshold else "attack",
+            verdict=verdict(score, self.threshold),
             threshold=self.threshold,
             probabilities={c: float(p) for c, p in zip(self.classes, fused)},
             region=views.region,
@@ -426,30 +364,3 @@ def _is_grey(a: np.ndarray) -> bool:
     from spoofguard.modalities.preprocessing import colourfulness
 
     return a.shape[2] == 1 or colourfulness(a) < 2.0
-
-
-def fuse(probs: np.ndarray) -> np.ndarray:
-    """One capture's class probabilities from its views' ``(n_views, n_classes)``: their mean."""
-    return probs.mean(axis=0)
-
-
-def view_probabilities(model, preprocessing, views: list, device="cpu", batch_size: int = 32) -> list[np.ndarray]:
-    """Class probabilities ``(n_views, n_classes)`` for each capture's views (a torch model)."""
-    return run_views(TorchRunner(model, preprocessing, device), views, batch_size)
-
-
-def run_views(runner, views: list, batch_size: int = 32) -> list[np.ndarray]:
-    """Class probabilities ``(n_views, n_classes)`` for each capture's views, batched across captures.
-    An entry is a capture's Views, or a list of them (one per member of an ensemble)."""
-    if not views:
-        return []
-    per_member = [v if isinstance(v, list) else [v] for v in views]
-    arrays = [np.concatenate([v[m].arrays for v in per_member]) for m in range(len(per_member[0]))]
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise SpoofguardError("the members of this ensemble cut different numbers of views; each member needs exactly one face scale.")
-    per_view = max(1, sum(int(a[0].size) for a in arrays))
-    step = max(1, min(batch_size, RUN_VALUES // per_view))  # huge views: fewer per forward pass
-    probs = np.concatenate([runner([a[start : start + step] for a in arrays]) for start in range(0, n, step)])
-    bounds = np.cumsum([0] + [len(v[0].arrays) for v in per_member])
-    return [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]

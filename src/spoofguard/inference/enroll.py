@@ -36,12 +36,13 @@ def enroll(bundle, images: list, out: str | os.PathLike, species: str | None = N
 
     from spoofguard.data.importers.folder import species_name
     from spoofguard.inference.bundle import load_bundle, save_bundle
+    from spoofguard.models import capabilities
 
     if bool(species) == bool(bona_fide):
         raise SpoofguardError("enrol either an attack species (--species NAME) or bona fide examples (--bona-fide), one at a time.")
     b = load_bundle(bundle)
     model = b.model
-    if not hasattr(model, "add_prototype"):
+    if not capabilities(model).prototypes:
         raise SpoofguardError(f"{bundle}: a {b.architecture} bundle decides with a trained classifier; only prototype models "
                               "(siamese) can enrol new examples. Train one with --model siamese.")
     name = "bona_fide" if bona_fide else species_name(species)

@@ -10,7 +10,7 @@ ensemble bundle is the same thing for torch weights:
   through the registry, never unpickled), its preprocessing, its classes and which output is bona fide;
 - the top level is ``architecture.name = "ensemble"`` with classes ``["bona_fide", "attack"]``: the
   score is the mean over members of softmax(member)[bona_fide_index], the rule of
-  :class:`~spoofguard.inference.detector.OnnxRunner`, so an imported ONNX pair and its torch bundle
+  :class:`~spoofguard.inference.runners.OnnxRunner`, so an imported ONNX pair and its torch bundle
   give the same scores.
 
 ``silent_face_bundle`` converts the two published Silent-Face state dicts into such a bundle (the
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from spoofguard.errors import SpoofguardError
-from spoofguard.inference.detector import ensemble_probabilities
+from spoofguard.inference.runners import ensemble_probabilities
 from spoofguard.inference.metadata import ENSEMBLE, MAX_MEMBERS  # noqa: F401  (the validator's bounds)
 
 # Silent-Face's published input contract (examples/silent-face.yaml, ../shared/peers/README.md)

@@ -6,7 +6,7 @@ spoofguard metadata, so it works wherever an exported bundle works (``predict``,
 ``evaluate``, ``serve``, ``bench``) through the onnx backend. Example (the Silent-Face pair)::
 
     modality: face
-    threshold: 0.5          # bona fide iff score >= threshold; choose yours on a dev split (`metrics --dev`)
+    threshold: 0.5          # bona fide iff the score is at or above it; choose yours on a dev split (`metrics --dev`)
     combine: mean           # the members' bona fide probabilities are averaged (= summed softmax / N)
     face_detector: auto
     members:

@@ -89,44 +89,47 @@ def check_threshold(t, where: str) -> float:
     return float(t)
 
 
-def check_preprocessing(pre, where: str, what: str = "preprocessing"):
-    """The :class:`~spoofguard.modalities.Preprocessing` a metadata dict describes, within bounds."""
+def check_preprocessing(pre, where: str, what: str = "preprocessing", refuse=None):
+    """The :class:`~spoofguard.modalities.Preprocessing` a metadata dict describes, within bounds.
+    ``refuse(where, what)`` makes the error (default: :func:`invalid`, a damaged or edited file;
+    training passes its own, since there the settings, not a file, are at fault)."""
+    refuse = refuse or invalid
     from spoofguard.modalities import Preprocessing
 
     if not isinstance(pre, dict):
-        raise invalid(where, what)
+        raise refuse(where, what)
     for key, (lo, hi) in PREPROCESSING_BOUNDS.items():
         if key not in pre:
             continue
         v = pre[key]
         if not _number(v) or (key in INTS and not isinstance(v, int)) or not lo <= v <= hi:
             kind = "a whole number" if key in INTS else "a number"
-            raise invalid(where, f"{what}: {key} must be {kind} in [{lo:g}, {hi:g}], not {v!r}")
+            raise refuse(where, f"{what}: {key} must be {kind} in [{lo:g}, {hi:g}], not {v!r}")
     for key in TEXT_FIELDS:
         if key in pre and not _name(pre[key], 32):
-            raise invalid(where, f"{what}: {key} must be a short name, not {pre[key]!r}")
+            raise refuse(where, f"{what}: {key} must be a short name, not {pre[key]!r}")
     for key in ("mean", "std"):
         v = pre.get(key, [])
         if not isinstance(v, list) or len(v) > 3 or not all(_number(x) for x in v):
-            raise invalid(where, f"{what}: {key} must be a list of up to 3 finite numbers")
+            raise refuse(where, f"{what}: {key} must be a list of up to 3 finite numbers")
     scales = pre.get("face_scales", [])
     if not isinstance(scales, list) or len(scales) > MAX_FACE_SCALES or not all(_number(x) for x in scales):
-        raise invalid(where, f"{what}: face_scales must be a list of up to {MAX_FACE_SCALES} numbers")
+        raise refuse(where, f"{what}: face_scales must be a list of up to {MAX_FACE_SCALES} numbers")
     if "face_square" in pre and not isinstance(pre["face_square"], bool):
-        raise invalid(where, f"{what}: face_square must be true or false")
+        raise refuse(where, f"{what}: face_square must be true or false")
     if "modality" not in pre or "input_size" not in pre:
-        raise invalid(where, f"{what}: needs a modality and an input size")
+        raise refuse(where, f"{what}: needs a modality and an input size")
     try:
         p = Preprocessing.from_dict(pre)
     except (SpoofguardError, TypeError, ValueError) as e:
-        raise invalid(where, f"{what}: {e}") from None
+        raise refuse(where, f"{what}: {e}") from None
     one = p.input_size**2 * p.channels
     if one > MAX_VALUES_PER_VIEW:
-        raise invalid(where, f"{what}: a {p.input_size} x {p.input_size} view of {p.channels} channel(s) holds {one:,} values "
+        raise refuse(where, f"{what}: a {p.input_size} x {p.input_size} view of {p.channels} channel(s) holds {one:,} values "
                              f"(the most is {MAX_VALUES_PER_VIEW:,})")
     values = view_values(p)
     if values > MAX_VIEW_VALUES:
-        raise invalid(where, f"{what}: one capture's views would hold {values:,} values (the most is {MAX_VIEW_VALUES:,}: "
+        raise refuse(where, f"{what}: one capture's views would hold {values:,} values (the most is {MAX_VIEW_VALUES:,}: "
                              "fewer or smaller patches, face scales or clip frames)")
     return p
 
@@ -238,7 +241,7 @@ def validate_metadata(meta, where: str, container: str = "safetensors") -> dict:
 def check_graph(meta: dict, session, where: str) -> None:
     """An opened ONNX model (an onnxruntime session) against its metadata: every input and output
     the metadata names exists, and the inputs' fixed dimensions are the preprocessing's."""
-    from spoofguard.inference.detector import members_of
+    from spoofguard.inference.runners import members_of
 
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name: o for o in session.get_outputs()}
@@ -269,8 +272,8 @@ def check_graph(meta: dict, session, where: str) -> None:
 # what a file that is not a model often is: the first bytes of common media and archive formats
 _MAGIC = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF8", "a GIF image"), (b"BM", "a BMP image"),
           (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"RIFF", "a RIFF file (WebP image, AVI or WAV)"),
-          (b"\x1aE\xdf\xa3", "a Matroska / WebM video"), (b"PK\x03\x04", "a zip archive (a PyTorch .pt/.pth checkpoint is one)"),
-          (b"\x80", "a Python pickle (never loaded: it can run code)"), (b"%PDF", "a PDF document"))
+          (b"\x1aE\xdf\xa3", "a Matroska / WebM video"), (b"%PDF", "a PDF document"))
+# (pickles and zip-packed PyTorch checkpoints have their own message where a bundle is opened)
 
 
 def looks_like(path) -> str | None:

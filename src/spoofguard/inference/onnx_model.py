@@ -7,8 +7,8 @@ difference term of every CDC layer is folded into its kernel at export (the expo
 (classes, preprocessing, threshold, provenance) is embedded as the ONNX metadata property
 ``spoofguard``, so the file works on its own: ``Detector.from_file("model.onnx")``.
 
-:func:`parity` compares the exported model with the torch bundle on the same inputs and reports the
-largest absolute difference in the bona fide score.
+Checking an export against its bundle (parity, the acceptance rule, int8) is
+:mod:`spoofguard.inference.export`'s job.
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ import io
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from spoofguard.cpu import usable_cores
 from spoofguard.errors import SpoofguardError
@@ -34,11 +31,13 @@ def _onnx_bytes(bundle) -> tuple[bytes, dict]:
     import onnx
     import torch
 
+    from spoofguard.models import capabilities
+
     if bundle.architecture == "ensemble":
         raise SpoofguardError(f"{bundle.path} is an ensemble of {len(bundle.metadata['members'])} models with their own crops; it runs on torch. "
                               "For ONNX, put the members' own ONNX files together with `spoofguard import-onnx`.")
     model = bundle.model.float().cpu().eval()
-    model = model.exportable() if hasattr(model, "exportable") else model  # e.g. padnet's folded stem
+    model = model.exportable() if capabilities(model).export_form else model  # e.g. padnet's folded stem
     pre = bundle.preprocessing
     x = torch.zeros(1, pre.channels, pre.input_size, pre.input_size)
     if pre.clip_frames:  # temporal models take clips (N, T, C, H, W)
@@ -143,33 +142,3 @@ def onnx_session_for_bundle(path: str | os.PathLike):
 
     data, meta = _onnx_bytes(load_bundle(path))
     return _session(data), meta
-
-
-@dataclass
-class Parity:
-    random_max_abs_diff: float
-    real_max_abs_diff: float | None
-    n_random: int
-    n_real: int
-
-
-def parity(bundle_path: str | os.PathLike, onnx_path: str | os.PathLike, images: list | None = None,
-           n_random: int = 16, seed: int = 0) -> Parity:
-    """Max |score_torch - score_onnx| on random inputs and on real images (their views)."""
-    from spoofguard.inference.detector import Detector
-
-    torch_det = Detector.from_file(bundle_path, backend="torch")
-    onnx_det = Detector.from_file(onnx_path)
-    pre = torch_det.preprocessing
-    rng = np.random.default_rng(seed)
-    arrays = rng.integers(0, 256, (n_random, pre.input_size, pre.input_size, pre.channels), dtype=np.uint8)
-    d_random = float(np.abs(torch_det.runner(arrays)[:, 0] - onnx_det.runner(arrays)[:, 0]).max())
-    d_real, n_real = None, 0
-    if images:
-        both = zip(torch_det.predict_batch(images, errors="collect"), onnx_det.predict_batch(images, errors="collect"))
-        pairs = [(x.score, y.score) for x, y in both  # errors and captures without a face or finger have no score
-                 if not isinstance(x, SpoofguardError) and not isinstance(y, SpoofguardError) and x.score is not None and y.score is not None]
-        if pairs:
-            d_real = float(max(abs(x - y) for x, y in pairs))
-            n_real = len(pairs)
-    return Parity(d_random, d_real, n_random, n_real)

@@ -32,6 +32,7 @@ import numpy as np
 
 from spoofguard.errors import SpoofguardError
 from spoofguard.inference.onnx_model import META_KEY, load_onnx
+from spoofguard.verdict import accepted
 
 CALIBRATION_BATCH = 16
 
@@ -155,7 +156,7 @@ class Agreement:
     n: int  # inputs (captures) compared
     max_abs_diff: float  # max |score_float - score_int8|
     mean_abs_diff: float
-    verdict_agreement: float  # fraction of inputs whose verdict (score >= threshold) is the same
+    verdict_agreement: float  # fraction of inputs whose verdict (bona fide or attack at the float model's threshold) is the same
     speedup: float | None  # float latency / int8 latency at batch 32, None if not measured
 
 
@@ -197,4 +198,4 @@ def agreement(float_onnx, int8_onnx, images: list | None = None, n_random: int =
         x = pre.to_input(rng.integers(0, 256, (32,) + shape, dtype=np.uint8))
         speedup = _latency(float_onnx, x) / _latency(int8_onnx, x)
     return Agreement(n=len(a), max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()),
-                     verdict_agreement=float(np.mean((a >= f.threshold) == (b >= f.threshold))), speedup=speedup)
+                     verdict_agreement=float(np.mean(accepted(a, f.threshold) == accepted(b, f.threshold))), speedup=speedup)

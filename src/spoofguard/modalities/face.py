@@ -85,6 +85,16 @@ def _import_mtcnn():
     return MTCNN
 
 
+def face_finder_for(detector: str | None = None, model_path: str | os.PathLike | None = None) -> "FaceFinder | None":
+    """The face detector a user asks for by name and/or YuNet model file (a model file alone means
+    ``yunet``); None when neither is given (then a bundle's own detector is used)."""
+    if model_path and not detector:
+        detector = "yunet"
+    if not detector:
+        return None
+    return FaceFinder(detector, model_path=str(model_path) if model_path else None)
+
+
 class FaceFinder:
     """Finds faces in ``uint8 (H, W, 3)`` RGB frames; one instance may be shared between threads."""
 

@@ -8,9 +8,9 @@ histograms of the finger and a linear classifier, fitted without gradients), ``m
 published weights load through ``spoofguard.models.published.load_minifasnet``).
 """
 
-from spoofguard.models.registry import create_model, list_models, model_info, register_model
+from spoofguard.models.registry import Capabilities, capabilities, create_model, list_models, model_info, register_model
 
 # Importing the model files registers them.
 from spoofguard.models import minifasnet, padnet, seed_cnn, siamese, spoofnet, temporal, texture  # noqa: E402,F401  isort: skip
 
-__all__ = ["create_model", "list_models", "model_info", "register_model"]
+__all__ = ["Capabilities", "capabilities", "create_model", "list_models", "model_info", "register_model"]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spoofguard.models.layers import ConvBNAct, SqueezeExcite, init_weights, make_divisible
-from spoofguard.models.registry import Float, Int, register_model
+from spoofguard.models.registry import Capabilities, Float, Int, register_model
 
 # kernel, expanded channels, out channels, squeeze-excite, activation, stride, central difference conv
 # (MobileNetV3-small's table with 3x3 depthwise kernels throughout: on CPU the 5x5 depthwise backward
@@ -126,7 +126,8 @@ class PadNet(nn.Module):
 BOUNDS = {"width": Float(0.05, 4.0), "theta": Float(0.0, 1.0), "drop": Float(0.0, 1.0), "depth": Int(1, len(BLOCKS))}
 
 
-@register_model("padnet", default_input_size=128, fingerprint_crop="patches", fingerprint_patch_size=96, bounds=BOUNDS)
+@register_model("padnet", default_input_size=128, fingerprint_crop="patches", fingerprint_patch_size=96, bounds=BOUNDS,
+                capabilities=Capabilities(export_form=True))
 def padnet(classes, in_chans=3, width=1.0, theta=0.7, drop=0.2, depth=5):
     """MobileNetV3-small-style texture net with central difference convs early; the fast project default (128)."""
     return PadNet(len(classes), in_chans, width=float(width), theta=float(theta), drop=float(drop), depth=int(depth))

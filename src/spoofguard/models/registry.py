@@ -16,6 +16,12 @@ metadata names the options the model is rebuilt with, so :func:`check_kwargs` (c
 :func:`create_model`, and by the bundle validator before anything is built) refuses a value out of
 bounds with one line instead of letting ``width=1e4`` reach the allocator. A new model must declare a
 bound for each of its options, or registering it fails.
+
+Every model is an ``nn.Module`` taking ``(N, C, H, W)`` views (temporal ones ``(N, T, C, H, W)`` clips)
+and returning one logit per class. What a model can do beyond that it declares as
+:class:`Capabilities` (``@register_model("siamese", ..., capabilities=Capabilities(prototypes=True))``);
+training, enrolment and export ask :func:`capabilities` instead of probing for methods, and
+:func:`create_model` checks that a model has the methods its capabilities promise.
 """
 
 from __future__ import annotations
@@ -33,7 +39,29 @@ from spoofguard.errors import SpoofguardError
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _INFO: dict[str, dict[str, Any]] = {}
 _BOUNDS: dict[str, dict[str, "Bound"]] = {}
+_CAPABILITIES: dict[str, "Capabilities"] = {}
 _RESERVED = ("classes", "in_chans")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model does beyond ``forward``, each with the methods it promises (:data:`METHODS`)."""
+
+    fitted: bool = False  # fitted by scikit-learn on descriptors, no gradient training (no epochs, no --init)
+    prototypes: bool = False  # decides by class prototypes: set from training captures after training, enrolment of new species
+    margin_logits: bool = False  # trains on margin logits (metric learning); scores on the plain ones
+    export_form: bool = False  # gives an equivalent module to export (e.g. its central difference folded into plain convs)
+
+    METHODS = {
+        "fitted": ("descriptors", "set_classifier"),
+        "prototypes": ("embed", "cosines", "set_prototypes", "calibrate", "add_prototype"),
+        "margin_logits": ("margin_logits",),
+        "export_form": ("exportable",),
+    }
+
+    def methods(self) -> list[str]:
+        """The methods a model with these capabilities has."""
+        return [m for flag, names in self.METHODS.items() if getattr(self, flag) for m in names]
 
 
 @dataclass(frozen=True)
@@ -72,9 +100,11 @@ def Bool() -> Bound:
     return Bound("bool")
 
 
-def register_model(name: str, *, default_input_size: int, bounds: dict[str, Bound] | None = None, **info: Any) -> Callable:
+def register_model(name: str, *, default_input_size: int, bounds: dict[str, Bound] | None = None,
+                   capabilities: Capabilities = Capabilities(), **info: Any) -> Callable:
     """Decorator registering ``builder`` under ``name``; ``bounds`` gives every option's :class:`Bound`
-    (required for each option the builder takes); ``info`` is extra metadata for model_info()."""
+    (required for each option the builder takes); ``capabilities`` what it can do beyond ``forward``;
+    ``info`` is extra metadata for model_info()."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
@@ -94,10 +124,12 @@ def register_model(name: str, *, default_input_size: int, bounds: dict[str, Boun
         doc = inspect.getdoc(builder) or ""
         _BUILDERS[name] = builder
         _BOUNDS[name] = declared
+        _CAPABILITIES[name] = capabilities
         _INFO[name] = {
             "name": name,
             "default_input_size": int(default_input_size),
             "description": doc.split("\n", 1)[0],
+            "fitted": capabilities.fitted,
             **info,
         }
         return builder
@@ -125,6 +157,13 @@ def model_info(name: str) -> dict[str, Any]:
         if p.name not in _RESERVED
     }
     return {**_INFO[name], "kwargs": kwargs}
+
+
+def capabilities(model) -> Capabilities:
+    """What a model (a module built by :func:`create_model`, or a registered name) declares it can do;
+    nothing beyond ``forward`` for anything else (e.g. an ensemble of members)."""
+    name = model if isinstance(model, str) else getattr(model, "arch_name", None)
+    return _CAPABILITIES.get(name, Capabilities())
 
 
 def model_bounds(name: str) -> dict[str, Bound]:
@@ -175,6 +214,9 @@ def create_model(name: str, classes: Sequence[str], in_chans: int = 3, **kwargs:
         model = builder(classes, in_chans, **arch_kwargs)
     except (ValueError, TypeError) as err:
         raise SpoofguardError(f"cannot build model {name!r} with {arch_kwargs}: {err}") from None
+    missing = [m for m in _CAPABILITIES[name].methods() if not callable(getattr(model, m, None))]
+    if missing:  # a registration that promises what the module does not have: a bug in the model file
+        raise TypeError(f"model {name!r} declares capabilities it lacks the methods of: {', '.join(missing)}")
     model.arch_name = name
     model.arch_kwargs = arch_kwargs
     model.classes = classes

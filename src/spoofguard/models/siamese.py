@@ -30,7 +30,7 @@ from torch import nn
 
 from spoofguard.models.padnet import PadNet
 from spoofguard.models.padnet import BOUNDS as PADNET_BOUNDS
-from spoofguard.models.registry import Float, Int, register_model
+from spoofguard.models.registry import Capabilities, Float, Int, register_model
 
 
 class Siamese(nn.Module):
@@ -117,7 +117,7 @@ BOUNDS = {"embed_dim": Int(2, 2048), "width": PADNET_BOUNDS["width"], "theta": P
 
 
 @register_model("siamese", default_input_size=128, fingerprint_crop="patches", fingerprint_patch_size=96, species_classes=True,
-                bounds=BOUNDS)
+                bounds=BOUNDS, capabilities=Capabilities(prototypes=True, margin_logits=True, export_form=True))
 def siamese(classes, in_chans=3, embed_dim=128, width=1.0, theta=0.7, depth=5, scale=16.0, margin=0.25, prototypes=0):
     """padnet embedding + class prototypes (metric learning, CosFace); new species by enrolment, no retraining."""
     return Siamese(len(classes), in_chans, embed_dim=int(embed_dim), width=float(width), theta=float(theta), depth=int(depth),

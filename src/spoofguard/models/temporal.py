@@ -17,7 +17,7 @@ from torch import nn
 
 from spoofguard.models.padnet import PadNet
 from spoofguard.models.padnet import BOUNDS as PADNET_BOUNDS
-from spoofguard.models.registry import Int, register_model
+from spoofguard.models.registry import Capabilities, Int, register_model
 
 
 class Temporal(nn.Module):
@@ -50,7 +50,7 @@ class Temporal(nn.Module):
 
 
 @register_model("temporal", default_input_size=96, clip_frames=8,
-                bounds={**PADNET_BOUNDS, "frames": Int(2, 64), "hidden": Int(1, 2048)})
+                bounds={**PADNET_BOUNDS, "frames": Int(2, 64), "hidden": Int(1, 2048)}, capabilities=Capabilities(export_form=True))
 def temporal(classes, in_chans=3, frames=8, hidden=128, width=1.0, theta=0.7, depth=5, drop=0.2):
     """padnet features per frame -> GRU over a clip of frames (videos); trained on data with video_id."""
     return Temporal(len(classes), in_chans, frames=int(frames), hidden=int(hidden), width=float(width), theta=float(theta),

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spoofguard.models.registry import register_model
+from spoofguard.models.registry import Capabilities, register_model
 
 LBP_SCALES = ((8, 1, "u2"), (8, 2, "u2"), (16, 2, "riu2"), (24, 3, "riu2"))
 LPQ_WINDOW = 7
@@ -237,7 +237,7 @@ class Texture(nn.Module):
             getattr(self, name).copy_(t)
 
 
-@register_model("texture", default_input_size=400, fingerprint_crop="native", fitted=True, bounds={},
+@register_model("texture", default_input_size=400, fingerprint_crop="native", capabilities=Capabilities(fitted=True), bounds={},
                 input_contract={"mean": 0.0, "std": 1.0, "pixel_range": 255.0})
 def texture(classes, in_chans=3):
     """Multi-scale LBP + LPQ + WLD histograms of the finger, logistic regression; fitted in seconds, no gradient training."""

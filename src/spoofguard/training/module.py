@@ -17,6 +17,7 @@ from torch import nn
 
 from spoofguard.evaluation import eer
 from spoofguard.modalities import Preprocessing
+from spoofguard.models import capabilities
 from spoofguard.training.recipes import Recipe
 
 
@@ -64,6 +65,7 @@ class PADModule(L.LightningModule):
         self.epochs = epochs
         self.frozen = frozen_blocks(model, freeze) if freeze else []
         self.l2_init = l2_init
+        self.margin = capabilities(model).margin_logits  # metric learning (siamese): trained on margin logits
         # the starting weights (not in the state dict: a checkpoint holds only what is trained)
         self._start = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad] if l2_init else []
         self.history: list[dict] = []
@@ -83,7 +85,7 @@ class PADModule(L.LightningModule):
         x, y = batch
         x = self.prepare_batch(x)
         # metric-learning models (siamese) train on margin logits; every other model on its plain logits
-        logits = self.model.margin_logits(x, y) if hasattr(self.model, "margin_logits") else self(x)
+        logits = self.model.margin_logits(x, y) if self.margin else self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
         if self.l2_init:
             loss = loss + self.l2_init * sum(((p - p0.to(p.device)) ** 2).sum() for p, p0 in self._start)

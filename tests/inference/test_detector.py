@@ -1,5 +1,6 @@
-"""The face pipeline end to end: detection, context crops, no-face results, all faces, precropped,
-training on face crops with the detection cache, modality mismatches."""
+"""The Detector: one constructor (torch) and one classmethod (onnx), and the face pipeline end to end:
+detection, context crops, no-face results, all faces, precropped, modality mismatches. (Training on face
+crops with the detection cache: tests/training/test_stages.py.)"""
 
 import numpy as np
 import pytest
@@ -90,50 +91,14 @@ def test_torch_and_onnx_agree_on_faces(face_bundle):
     assert abs(a.score - b.score) < 1e-5 and a.region == b.region
 
 
-def _face_dataset(root, n=8):
-    """Bona fide: the portrait at different places; attacks: a washed-out, blurred 'print' of it."""
-    from PIL import ImageFilter
+def test_one_constructor_for_torch_and_a_classmethod_for_onnxruntime(trained_run, tmp_path):
+    from spoofguard.inference.onnx_model import export_onnx, load_onnx
 
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        for label in ("live", "print"):
-            frame = Image.fromarray(face_frame(size=(240, 320), at=(int(rng.integers(0, 150)), int(rng.integers(0, 40))), face_width=140))
-            if label == "print":
-                frame = Image.blend(frame.filter(ImageFilter.GaussianBlur(2)), Image.new("RGB", frame.size, (230, 220, 200)), 0.3)
-            (root / label).mkdir(parents=True, exist_ok=True)
-            frame.save(root / label / f"{i}_{label}.jpg", quality=92)
-    Image.new("RGB", (320, 240), (50, 60, 70)).save(root / "live" / "empty_room.jpg")
-    return root
-
-
-def test_training_uses_face_crops_found_once(tmp_path, monkeypatch):
-    from spoofguard.inference.bundle import load_bundle
-    from spoofguard.modalities import face
-    from spoofguard.training.train import train
-
-    data = _face_dataset(tmp_path / "faces")
-    calls = []
-    real = face.FaceFinder.detect
-    monkeypatch.setattr(face.FaceFinder, "detect", lambda self, rgb: calls.append(1) or real(self, rgb))
-    r = train(data=str(data), out=str(tmp_path / "run"), modality="face", model="padnet", epochs=2, input_size=32,
-              face_scales=[1.0, 2.7], subject_pattern=r"^(\w+?)_", progress=False)
-    assert len(calls) == 17  # every image once, for two epochs (the empty room included)
-    assert [p for p, why in r.skipped] == [str(data / "live" / "empty_room.jpg")]
-    pre = load_bundle(r.bundle).preprocessing
-    assert pre.crop == "face" and pre.face_scales == [1.0, 2.7]
-    # a second run reads the detections from the on-disk cache: the detector does not run again
-    calls.clear()
-    train(data=str(data), out=str(tmp_path / "run2"), modality="face", model="padnet", epochs=1, input_size=32,
-          face_scales=[1.0, 2.7], progress=False)
-    assert calls == []
-
-
-def test_training_without_any_face_says_to_use_precropped(tmp_path):
-    from spoofguard.training.train import train
-
-    for label in ("live", "print"):
-        (tmp_path / "d" / label).mkdir(parents=True)
-        for i in range(4):
-            Image.new("RGB", (64, 64), (i * 20, 50, 60)).save(tmp_path / "d" / label / f"{i}.png")
-    with pytest.raises(SpoofguardError, match="--precropped"):
-        train(data=str(tmp_path / "d"), out=str(tmp_path / "run"), modality="face", epochs=1, progress=False)
+    onnx = export_onnx(trained_run.bundle, tmp_path / "m.onnx")
+    session, metadata = load_onnx(onnx)
+    o = Detector.from_session(session, metadata, str(onnx))
+    t = Detector(trained_run.bundle)
+    assert (t.backend, o.backend) == ("torch", "onnx") and o.path == str(onnx) and o.bundle == str(onnx)
+    assert (o.threshold, o.classes, o.preprocessing) == (t.threshold, t.classes, t.preprocessing)
+    with pytest.raises(TypeError):
+        Detector(str(onnx), session=session, metadata=metadata)  # the second constructor inside __init__ is gone
