@@ -107,3 +107,26 @@ def test_training_without_any_face_says_to_use_precropped(tmp_path):
             Image.new("RGB", (64, 64), (i * 20, 50, 60)).save(tmp_path / "d" / label / f"{i}.png")
     with pytest.raises(SpoofguardError, match="--precropped"):
         train(data=str(tmp_path / "d"), out=str(tmp_path / "run"), modality="face", epochs=1, progress=False)
+
+
+def test_one_class_face_data_is_refused_before_any_face_is_looked_for(tmp_path, monkeypatch):
+    """The class check runs before the face detector (which takes minutes on a real dataset)."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    import spoofguard.data.dataset as dataset
+    from spoofguard.errors import SpoofguardError
+    from spoofguard.training.train import train
+
+    (tmp_path / "d" / "spoof").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(tmp_path / "d" / "spoof" / f"{i}.png")
+
+    def no_detector(*a, **k):
+        raise AssertionError("the face detector ran before the class check")
+
+    monkeypatch.setattr(dataset, "face_sources", no_detector)
+    with pytest.raises(SpoofguardError, match="all 4 usable samples are attack"):
+        train(data=str(tmp_path / "d"), out=str(tmp_path / "run"), modality="face", model="padnet", format="folder", progress=False)
+    assert not (tmp_path / "run").exists()

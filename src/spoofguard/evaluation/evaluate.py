@@ -142,7 +142,7 @@ def select_samples(data: str | Path, split: str | None, bundle_path: str | None 
     judging a model on its own training data is a silent wrong answer.
     """
     official = bool(protocol and protocol.startswith("official:"))
-    manifest = load_samples(data, format="auto" if official else "folder", protocol=protocol).manifest
+    manifest = load_samples(data, format="auto", protocol=protocol).manifest  # the layout detected, as train and data scan read it
     if protocol:
         from spoofguard.data.protocols import split_manifest
 

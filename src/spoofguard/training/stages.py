@@ -141,18 +141,26 @@ def prepare_data(spec: DataSpec, pre, seed: int = 0, progress: bool = False, say
     skipped = source.skipped + unreadable
     _warn_skipped(say, "unreadable image(s)", unreadable)
     faces: dict = {}
+    _check_two_classes(manifest, spec)  # before the face detector's minutes, not after
     if pre.crop == "face" and len(manifest):
         manifest, faces, no_face = _find_faces(manifest, pre, spec.data, progress, say)
         skipped += no_face
-    if len({s.label for s in manifest}) < 2:
-        raise SpoofguardError(
-            f"{spec.data}: all {len(manifest)} usable samples are {manifest[0].label if len(manifest) else 'missing'}; "
-            "training needs both bona fide and attack samples (e.g. live/ and spoof/ folders)."
-        )
+        _check_two_classes(manifest, spec, " with a face found")
     hashes = file_hashes(manifest)
     manifest, protocol = split_manifest(manifest, spec.protocol, seed=seed, hashes=hashes)
     check_trainable(manifest)
     return Split(manifest, protocol, faces, skipped, hashes)
+
+
+def _check_two_classes(manifest, spec: DataSpec, which: str = "") -> None:
+    if len({s.label for s in manifest}) >= 2:
+        return
+    layout = (f" The folder was read as layout {spec.format!r}: if it is a dataset's own layout (NUAA, LivDet, OULU-NPU ...), "
+              "pass its --format (`spoofguard data scan DIR` shows what is detected).") if spec.format not in ("auto",) else ""
+    raise SpoofguardError(
+        f"{spec.data}: all {len(manifest)} usable samples{which} are {manifest[0].label if len(manifest) else 'missing'}; "
+        f"training needs both bona fide and attack samples (e.g. live/ and spoof/ folders).{layout}"
+    )
 
 
 def _find_faces(manifest, pre, data, progress: bool, say):
