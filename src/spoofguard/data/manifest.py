@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from spoofguard.errors import SpoofguardError
-
-BONA_FIDE = "bona_fide"
-ATTACK = "attack"
+from spoofguard.verdict import ATTACK, BONA_FIDE  # noqa: F401  (the labels, defined once; re-exported here for importers)
 LABELS = (BONA_FIDE, ATTACK)
 SPLITS = ("train", "dev", "test")
 

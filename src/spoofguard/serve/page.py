@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spoofguard.verdict import ATTACK, BONA_FIDE, NO_FACE, NO_FINGER
+
 HERE = Path(__file__).parent
-VERDICTS = {"bona_fide": "Bona fide", "attack": "Attack", "no_face": "No face found", "no_finger": "No finger found"}
+
+VERDICTS = {BONA_FIDE: "Bona fide", ATTACK: "Attack", NO_FACE: "No face found", NO_FINGER: "No finger found"}
 
 
 def _environment():

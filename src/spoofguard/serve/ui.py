@@ -42,19 +42,20 @@ from pathlib import Path
 import numpy as np
 
 from spoofguard.errors import SpoofguardError
+from spoofguard.verdict import ATTACK, BONA_FIDE, NO_FACE, NO_FINGER, accepted, verdict
 
 log = logging.getLogger(__name__)
 
-WORDS = {"bona_fide": "bona fide", "attack": "attack", "no_face": "no face found", "no_finger": "no finger found"}
+WORDS = {BONA_FIDE: "bona fide", ATTACK: "attack", NO_FACE: "no face found", NO_FINGER: "no finger found"}
 NO_INPUT = "Upload an image, take a webcam snapshot or upload a video, then press **Analyse**."
 
 
-def verdict_at(score: float | None, threshold: float, no_result: str = "no_face") -> str:
-    """The verdict ``score`` gets at ``threshold``: ``bona_fide`` (score >= threshold), ``attack``, or
-    ``no_result`` (``no_face``, or ``no_finger`` for a fingerprint model) when there is no score."""
+def verdict_at(score: float | None, threshold: float, no_result: str = NO_FACE) -> str:
+    """The verdict ``score`` gets at ``threshold`` (:func:`spoofguard.verdict.verdict`), or ``no_result``
+    (``no_face``, or ``no_finger`` for a fingerprint model) when there is no score."""
     if score is None:
         return no_result
-    return "bona_fide" if score >= threshold else "attack"
+    return verdict(score, threshold)
 
 
 @dataclass
@@ -135,7 +136,7 @@ def relabel(state: Result | None, threshold: float | None) -> tuple:
 def render(result: Result, threshold: float | None = None) -> tuple:
     """``(label, overlay, message, plot)`` for ``result`` labelled at ``threshold``."""
     t = result.model_threshold if threshold is None else float(threshold)
-    verdict = verdict_at(result.score, t, "no_face" if result.uses_faces else "no_finger")
+    verdict = verdict_at(result.score, t, NO_FACE if result.uses_faces else NO_FINGER)
     return (label_value(verdict, result.probabilities, result.classes), _overlay(result, t),
             message(result, t), frame_plot(result.video, t, result.model_threshold) if result.video is not None else None)
 
@@ -151,7 +152,7 @@ def label_value(verdict: str, probabilities: dict[str, float], classes: list[str
 def message(result: Result, threshold: float) -> str:
     """The Markdown beside the picture: verdict, score vs threshold, faces / frames, notes."""
     t, t0 = threshold, result.model_threshold
-    verdict = verdict_at(result.score, t, "no_face" if result.uses_faces else "no_finger")
+    verdict = verdict_at(result.score, t, NO_FACE if result.uses_faces else NO_FINGER)
     lines = []
     if result.score is None:
         what = "picture" if result.kind == "image" else "video"
@@ -169,7 +170,7 @@ def message(result: Result, threshold: float) -> str:
         return "\n".join(lines)
     lines.append(f"### Verdict: {WORDS[verdict]}")
     scored = "video score" if result.kind == "video" else "score"
-    relation = ">=" if result.score >= t else "<"
+    relation = ">=" if accepted(result.score, t) else "<"
     shown_score, shown_t = _distinct(result.score, t)
     lines.append(f"- **{scored}** {shown_score} {relation} threshold {shown_t} (score = probability of bona fide)")
     model_verdict = verdict_at(result.score, t0)
@@ -210,7 +211,7 @@ def frame_plot(video, threshold: float, model_threshold: float | None = None):
     fig = Figure(figsize=(6.4, 2.8), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(xs, ys, "-", color="0.45", linewidth=1.2, gid="frame_scores", label="_frame scores")
-    bona = scored & (np.nan_to_num(ys, nan=-1) >= threshold)
+    bona = scored & accepted(np.nan_to_num(ys, nan=-1), threshold)
     attack = scored & ~bona
     ax.plot(xs[bona], ys[bona], "o", color="#1a9850", label="bona fide")
     ax.plot(xs[attack], ys[attack], "v", color="#d73027", label="attack")
