@@ -52,13 +52,13 @@ def test_own_work_is_not_counted_as_busy():
 
 def test_passive_waiting_only_on_a_busy_machine(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.setattr(cpu, "_load_average", lambda: 1.5)
+    monkeypatch.setattr(cpu, "busy_cores", lambda window=0.3: 1.5)
     monkeypatch.setattr(cpu, "usable_cores", lambda: 2)
     cpu.prefer_passive_waiting()
     import os
 
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.delenv("OMP_WAIT_POLICY")
-    monkeypatch.setattr(cpu, "_load_average", lambda: 0.2)
+    monkeypatch.setattr(cpu, "busy_cores", lambda window=0.3: 0.2)
     cpu.prefer_passive_waiting()
     assert "OMP_WAIT_POLICY" not in os.environ

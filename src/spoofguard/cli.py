@@ -871,11 +871,16 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
+COMPUTING = ("train", "cv", "compare", "demo", "evaluate", "score", "predict", "bench", "export", "serve", "enroll")  # long torch work
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for errors a user can fix, printed without a traceback)."""
     from spoofguard.cpu import prefer_passive_waiting
 
-    prefer_passive_waiting()  # before torch is imported by a command
+    words = sys.argv[1:] if argv is None else argv
+    if words and words[0] in COMPUTING:
+        prefer_passive_waiting()  # before torch is imported by a command
     try:
         app(args=argv, prog_name="spoofguard")
     except SpoofguardError as e:  # one line: control characters in the message (e.g. from a file name) shown escaped

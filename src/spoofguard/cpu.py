@@ -91,6 +91,8 @@ def share_cpu(say=print) -> int:
 def prefer_passive_waiting() -> None:
     """Before torch is imported: on a busy machine, OpenMP threads sleep instead of spinning while
     they wait (a spinning waiter takes a core another process needed). Call it before importing torch.
-    It reads the load average (no waiting: a process that has just started adds nothing to it)."""
-    if "OMP_WAIT_POLICY" not in os.environ and free_cores(load=_load_average()) < usable_cores():
+    It looks at what the CPU does now (a 0.2 s sample), not the 1-minute load average: the average
+    still counts a job that has just ended, and sleeping waiters on a machine that is quiet again cost
+    a fifth to half of training's speed (NUAA fine-tuning: 509 against 401 images/s)."""
+    if "OMP_WAIT_POLICY" not in os.environ and free_cores(load=busy_cores(window=0.2)) < usable_cores():
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
