@@ -372,8 +372,8 @@ def _define_checked(gr):
         if url_or_file_path is not None and client_utils.is_http_url_like(str(url_or_file_path)):
             raise gr.Error("this server does not fetch files from URLs; upload the file itself.")
 
-    class RefusesUrls:
-        """Gradio would download a URL given where a file is expected: refused, for every input."""
+    class CheckedImage(gr.Image):
+        is_template = True
 
         async def async_move_resource_to_block_cache(self, url_or_file_path):
             refuse_urls(url_or_file_path)
@@ -382,9 +382,6 @@ def _define_checked(gr):
         def move_resource_to_block_cache(self, url_or_file_path):
             refuse_urls(url_or_file_path)
             return super().move_resource_to_block_cache(url_or_file_path)
-
-    class CheckedImage(RefusesUrls, gr.Image):
-        is_template = True
 
         def preprocess(self, payload):
             if payload is None:
@@ -399,8 +396,16 @@ def _define_checked(gr):
                     raise gr.Error("the inline image is not valid base64.") from None
             return None
 
-    class CheckedVideo(RefusesUrls, gr.Video):
+    class CheckedVideo(gr.Video):
         is_template = True
+
+        async def async_move_resource_to_block_cache(self, url_or_file_path):
+            refuse_urls(url_or_file_path)
+            return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+        def move_resource_to_block_cache(self, url_or_file_path):
+            refuse_urls(url_or_file_path)
+            return super().move_resource_to_block_cache(url_or_file_path)
 
     return CheckedImage, CheckedVideo
 
