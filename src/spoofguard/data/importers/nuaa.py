@@ -123,6 +123,18 @@ def import_nuaa(
     if protocol is not None and str(protocol).lower() not in PROTOCOLS:
         raise SpoofguardError(f"unknown NUAA protocol {protocol!r}; the only one is 'nuaa' (the official train/test lists).")
     root = Path(root)
+    variant, home, classes, warnings = _locate(root, variant)
+    children = _children(home)
+    lists, skipped = _protocol_lists(home, children, [side for _, side, _ in classes], variant, protocol)
+    samples = []
+    for folder, side, label in classes:
+        skipped += _read_side(folder, side, label, variant, lists, protocol, check_images, samples)
+    return ImportResult(Manifest(samples), skipped, warnings)
+
+
+def _locate(root: Path, variant: str | None):
+    """Which image set to read and where: ``(variant, home, [(folder, side, label)], warnings)``. The
+    folders tell the set (raw, face, normalized); a single Client or Imposter folder reads that class."""
     warnings: list[str] = []
     sets = _sets(root)
     one_side = _one_side(root) if not sets else None
@@ -130,36 +142,37 @@ def import_nuaa(
         side, found = one_side
         if variant is not None and variant != found:
             raise SpoofguardError(f"{root} is NUAA's {root.name} folder (the {found} set), not the {variant} set.")
-        variant, home = found, root.parent
         other = f"Imposter{found.capitalize()}" if side == "client" else f"Client{found.capitalize()}"
         warnings.append(f"{root.name} holds NUAA's {'bona fide' if side == 'client' else 'attack'} images only; "
-                        f"pass its parent folder {home} (with {other}) for both classes")
-        sides = [(s, label) for s, label in SIDES if s == side]
-    elif not sets:
+                        f"pass its parent folder {root.parent} (with {other}) for both classes")
+        return found, root.parent, [(root, s, label) for s, label in SIDES if s == side], warnings
+    if not sets:
         raise SpoofguardError(f"no NUAA folders under {root}: expected ClientRaw/ImposterRaw (or ClientFace/ImposterFace, "
                               "ClientNormalized/ImposterNormalized), or NUAAImposterDB's raw/, Detectedface/, NormalizedFace/ "
                               "one level down (is this NUAA?).")
-    else:
-        if variant is None:
-            variant = next(v for v in VARIANTS if v in sets)
-            others = [v for v in VARIANTS if v in sets and v != variant]
-            if others:
-                where = [f"{v} ({_hint(sets[v], root, v)})" for v in others]
-                warnings.append(f"several NUAA image sets here: read {variant} ({_pairs_name(variant)}); also present: "
-                                + ", ".join(where))
-        elif variant not in sets:
-            title = variant.capitalize()
-            raise SpoofguardError(f"no Client{title}/Imposter{title} folders under {root} (found the {', '.join(sets)} "
-                                  f"set{'s' if len(sets) > 1 else ''}; leave the variant out to read "
-                                  f"{next(v for v in VARIANTS if v in sets)}).")
-        home = sets[variant]
-        sides = list(SIDES)
+    if variant is None:
+        variant = next(v for v in VARIANTS if v in sets)
+        others = [v for v in VARIANTS if v in sets and v != variant]
+        if others:
+            where = [f"{v} ({_hint(sets[v], root, v)})" for v in others]
+            warnings.append(f"several NUAA image sets here: read {variant} ({_pairs_name(variant)}); also present: "
+                            + ", ".join(where))
+    elif variant not in sets:
+        title = variant.capitalize()
+        raise SpoofguardError(f"no Client{title}/Imposter{title} folders under {root} (found the {', '.join(sets)} "
+                              f"set{'s' if len(sets) > 1 else ''}; leave the variant out to read "
+                              f"{next(v for v in VARIANTS if v in sets)}).")
+    home = sets[variant]
     children = _children(home)
-    classes = [(children[f"{side}{variant}"] if one_side is None else root, side, label) for side, label in sides]
+    return variant, home, [(children[f"{side}{variant}"], side, label) for side, label in SIDES], warnings
 
-    lists: dict[tuple[str, str], set[str]] = {}  # (side, split) -> relative paths
-    missing, skipped = [], []
-    for side, _ in sides:
+
+def _protocol_lists(home: Path, children: dict, sides: list[str], variant: str, protocol: str | None):
+    """The official lists found next to the image folders: ``{(side, split): relative paths}``, and the
+    missing ones as skipped rows (with ``protocol``, a missing list is an error)."""
+    lists: dict[tuple[str, str], set[str]] = {}
+    missing = []
+    for side in sides:
         for split in ("train", "test"):
             name = f"{side}_{split}_{variant}.txt"
             if name in children:
@@ -169,35 +182,36 @@ def import_nuaa(
                 missing.append(name)
     if protocol and missing:
         raise SpoofguardError(f"the NUAA protocol needs {missing[0]} in {home}, which is missing.")
-    if lists:
-        skipped += [(str(home / name), "protocol list missing: its images keep an empty split") for name in missing]
+    skipped = [(str(home / name), "protocol list missing: its images keep an empty split") for name in missing] if lists else []
+    return lists, skipped
 
-    samples = []
-    for folder, side, label in classes:
-        seen = set()
-        for path in walk_files(folder, is_image_file):
-            rel = path.relative_to(folder).as_posix().lower()
-            seen.add(rel)
-            splits = [sp for sp in ("train", "test") if rel in lists.get((side, sp), ())]
-            if len(splits) > 1:
-                skipped.append((str(path), f"in both {side}_train_{variant}.txt and {side}_test_{variant}.txt"))
-                continue
-            if protocol and not splits:
-                skipped.append((str(path), "not in protocol nuaa"))
-                continue
-            if check_images and (problem := image_problem(path)):
-                skipped.append((str(path), problem))
-                continue
-            m = FILE_NAME.match(path.stem)
-            subject = m.group(1) if m else (path.parent.name if path.parent != folder else "")
-            samples.append(Sample(
-                path=str(path.resolve()), label=label, species="print" if label == ATTACK else "",
-                subject=subject, session=m.group(4) if m else "", split=splits[0] if splits else "",
-            ))
-        for split in ("train", "test"):
-            for rel in sorted(lists.get((side, split), set()) - seen):
-                skipped.append((str(folder / rel), f"listed in {side}_{split}_{variant}.txt but not on disk"))
-    return ImportResult(Manifest(samples), skipped, warnings)
+
+def _read_side(folder: Path, side: str, label: str, variant: str, lists: dict, protocol, check_images: bool, samples: list) -> list:
+    """Append the samples of one class folder to ``samples``; returns its skipped rows."""
+    skipped, seen = [], set()
+    for path in walk_files(folder, is_image_file):
+        rel = path.relative_to(folder).as_posix().lower()
+        seen.add(rel)
+        splits = [sp for sp in ("train", "test") if rel in lists.get((side, sp), ())]
+        if len(splits) > 1:
+            skipped.append((str(path), f"in both {side}_train_{variant}.txt and {side}_test_{variant}.txt"))
+            continue
+        if protocol and not splits:
+            skipped.append((str(path), "not in protocol nuaa"))
+            continue
+        if check_images and (problem := image_problem(path)):
+            skipped.append((str(path), problem))
+            continue
+        m = FILE_NAME.match(path.stem)
+        subject = m.group(1) if m else (path.parent.name if path.parent != folder else "")
+        samples.append(Sample(
+            path=str(path.resolve()), label=label, species="print" if label == ATTACK else "",
+            subject=subject, session=m.group(4) if m else "", split=splits[0] if splits else "",
+        ))
+    for split in ("train", "test"):
+        for rel in sorted(lists.get((side, split), set()) - seen):
+            skipped.append((str(folder / rel), f"listed in {side}_{split}_{variant}.txt but not on disk"))
+    return skipped
 
 
 def _pairs_name(variant: str) -> str:
