@@ -203,23 +203,9 @@ class ClientGone(Exception):
     """The client closed the connection while its prediction waited: nobody is left to answer."""
 
 
-def create_app(settings: ServeSettings):
-    """The FastAPI application for ``settings.model`` (loaded now: /readyz is true once this returns)."""
-    from fastapi.middleware.cors import CORSMiddleware
-
-    from spoofguard.serve import page
-
-    MultiPartParser.spool_max_size = settings.limits.max_upload_bytes * settings.limits.max_batch_files + 1  # never spill to disk
-    service = Service(settings)
-    auth = Auth(settings.api_key, public_ui=settings.public_ui) if settings.api_key else None
-    app = FastAPI(title="spoofguard", version=_version(), description="Presentation attack detection: is this capture bona fide?",
-                  docs_url=None, redoc_url=None)  # /docs from packaged files (api_docs): the default loads Swagger UI from a CDN
-    from spoofguard.serve.api_docs import mount_docs
-
-    mount_docs(app)
-    app.state.service = service
-    app.state.auth = auth
-
+def _add_error_handlers(app, service, auth, page):
+    """Every error a route raises answered as stable JSON (the upload page's own form: as the page);
+    returns the rule the gate uses for its refusals of that form."""
     def json_error(e: ApiError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers or None)
 
@@ -248,21 +234,11 @@ def create_app(settings: ServeSettings):
             return page.render(service, error=e, auth=auth is not None).encode()
         return None
 
-    # innermost first: the gate (key, then bodies) sits in front of every route, Gradio's included;
-    # CORS outside it, so a permitted origin's preflight is answered. CORS is always configured, even
-    # with no origin: Gradio then leaves it to us instead of reflecting any localhost origin with
-    # credentials (its own middleware does when the parent app configures none).
-    app.add_middleware(Gate, limits=settings.limits, auth=auth, folder=service.folder, html_error=html_error)
-    app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"])
+    return html_error
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz():
-        return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
-    async def readyz():
-        return {"status": "ready", "model": service.model_id}
-
+def _add_login_routes(app, auth, page):
+    """/login (a form that sets the session cookie; a few wrong keys a minute per address) and /logout."""
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_form(next: str = "/"):
         if auth is None:
@@ -297,6 +273,43 @@ def create_app(settings: ServeSettings):
         r = RedirectResponse("/login" if auth is not None else "/", status_code=303)
         r.headers.append("set-cookie", clear_cookie())
         return r
+
+
+def create_app(settings: ServeSettings):
+    """The FastAPI application for ``settings.model`` (loaded now: /readyz is true once this returns)."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from spoofguard.serve import page
+
+    MultiPartParser.spool_max_size = settings.limits.max_upload_bytes * settings.limits.max_batch_files + 1  # never spill to disk
+    service = Service(settings)
+    auth = Auth(settings.api_key, public_ui=settings.public_ui) if settings.api_key else None
+    app = FastAPI(title="spoofguard", version=_version(), description="Presentation attack detection: is this capture bona fide?",
+                  docs_url=None, redoc_url=None)  # /docs from packaged files (api_docs): the default loads Swagger UI from a CDN
+    from spoofguard.serve.api_docs import mount_docs
+
+    mount_docs(app)
+    app.state.service = service
+    app.state.auth = auth
+
+    html_error = _add_error_handlers(app, service, auth, page)
+
+    # innermost first: the gate (key, then bodies) sits in front of every route, Gradio's included;
+    # CORS outside it, so a permitted origin's preflight is answered. CORS is always configured, even
+    # with no origin: Gradio then leaves it to us instead of reflecting any localhost origin with
+    # credentials (its own middleware does when the parent app configures none).
+    app.add_middleware(Gate, limits=settings.limits, auth=auth, folder=service.folder, html_error=html_error)
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"])
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz():
+        return {"status": "ready", "model": service.model_id}
+
+    _add_login_routes(app, auth, page)
 
     @app.get("/api/v1/model", tags=["model"])
     async def model():
