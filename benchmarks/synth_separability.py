@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from spoofguard.data.images import load_image
+from spoofguard.media.images import load_image
 from spoofguard.data.manifest import BONA_FIDE, Manifest, write_manifest
 from spoofguard.data.protocols import split_manifest
 from spoofguard.data.synth.fingerprint import SPECIES, generate_fingerprints

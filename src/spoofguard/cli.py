@@ -528,7 +528,7 @@ def synth_face_cmd(
     seed: int = typer.Option(0, "--seed", help="the same seed gives the same bytes"),
 ):
     """Turn real face photos into simulated print, replay and cut-out attacks."""
-    from spoofguard.data.images import is_image_file
+    from spoofguard.media.images import is_image_file
     from spoofguard.data.scan import count_table
     from spoofguard.data.synth.face import synthesize_faces
 
@@ -745,7 +745,7 @@ def bench_cmd(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object per model and backend"),
 ):
     """Speed: latency p50/p95 at batch 1, throughput at batch 32, face pipeline frames/s (640x480)."""
-    from spoofguard.data.images import load_image
+    from spoofguard.media.images import load_image
     from spoofguard.inference.bench import bench
 
     image = load_image(frame, 3) if frame else None

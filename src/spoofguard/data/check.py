@@ -116,7 +116,7 @@ def dhash(image, side: int = 16) -> np.ndarray:
 
 def _thumbnails(manifest: Manifest, workers: int):
     """(size from the header, dHash) per image; videos are skipped, unreadable files listed."""
-    from spoofguard.data.images import is_image_file, open_checked
+    from spoofguard.media.images import is_image_file, open_checked
 
     def one(path: str):
         if not is_image_file(path):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from spoofguard.data.images import load_image
+from spoofguard.media.images import load_image
 from spoofguard.data.manifest import Manifest, Sample
 from spoofguard.errors import SpoofguardError
 from spoofguard.modalities import Preprocessing, Source

@@ -2,7 +2,7 @@
 
 Video datasets are imported as one row per video. Training reads images, so
 :func:`extract_frames` decodes each video once, keeps a few frames
-(:func:`spoofguard.modalities.video.read_frames`: ``max_frames`` spread over the video, or every
+(:func:`spoofguard.media.video.read_frames`: ``max_frames`` spread over the video, or every
 ``every``-th frame) and writes them as ``OUT/<video_id>/<frame index:06d>.jpg``. The frame manifest
 it returns has one row per frame carrying its video's label, species, subject, session, device,
 split and ``video_id``, so scores can be pooled per video again (``metrics --per-video``).
@@ -29,7 +29,7 @@ from PIL import Image
 
 from spoofguard.data.manifest import Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file, probe, read_frames
+from spoofguard.media.video import is_video_file, probe, read_frames
 
 INDEX = "index.json"
 FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG"}
@@ -73,7 +73,7 @@ def extract_frames(
     """Write frames of every video sample under ``out``; return (frame manifest, unreadable videos).
 
     Frames are sampled with :func:`read_frames(path, max_frames=max_frames, every=every)
-    <spoofguard.modalities.video.read_frames>` and written to ``out/<video_id>/<index:06d>.jpg``.
+    <spoofguard.media.video.read_frames>` and written to ``out/<video_id>/<index:06d>.jpg``.
     The returned manifest has one row per frame with its video's label, species, subject, session,
     device, split and video_id; image samples pass through unchanged, in their place. Videos that
     cannot be read come back as ``(path, reason)`` and have no rows. ``progress(done, total)`` is

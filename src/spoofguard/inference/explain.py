@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from spoofguard.data.images import as_array
+from spoofguard.media.images import as_array
 
 
 def overlay(image, prediction, alpha: float = 0.45) -> Image.Image:

@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file
+from spoofguard.media.images import is_image_file
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file
+from spoofguard.media.video import is_video_file
 
 GLOB_CHARS = set("*?[")
 

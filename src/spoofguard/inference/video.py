@@ -52,7 +52,7 @@ class VideoPrediction:
 
 
 def predict_video(detector, path, max_frames: int | None = 32, every: int | None = None, aggregate: str = "mean") -> VideoPrediction:
-    from spoofguard.modalities.video import read_video
+    from spoofguard.media.video import read_video
 
     _check_aggregate(aggregate)  # before decoding anything
     if max_frames is not None and max_frames < 1 or every is not None and every < 1:
@@ -68,7 +68,7 @@ def _check_aggregate(aggregate: str) -> None:
 
 def predict_frames(detector, frames: list, info, aggregate: str = "mean") -> VideoPrediction:
     """The :class:`VideoPrediction` for ``frames`` already decoded from a video whose header is ``info``
-    (:func:`spoofguard.modalities.video.read_video`), through the detector's public API."""
+    (:func:`spoofguard.media.video.read_video`), through the detector's public API."""
     _check_aggregate(aggregate)
     images = [f.rgb for f in frames]
     try:

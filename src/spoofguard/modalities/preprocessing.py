@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image
 
-from spoofguard.data.images import as_array
+from spoofguard.media.images import as_array
 from spoofguard.errors import SpoofguardError
 
 # Grey fingerprints keep one channel; faces are RGB.

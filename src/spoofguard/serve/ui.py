@@ -85,7 +85,7 @@ def analyse_image(detector, image, threshold: float | None = None, lock=None, li
     if image is None:
         return _empty(NO_INPUT)
     try:
-        from spoofguard.data.images import as_array
+        from spoofguard.media.images import as_array
         from spoofguard.serve.uploads import Limits, read_image_upload
 
         if isinstance(image, (str, os.PathLike, bytes, bytearray)):
@@ -109,7 +109,7 @@ def analyse_video(detector, path, threshold: float | None = None, max_frames: in
         return _empty(NO_INPUT)
     try:
         from spoofguard.inference.video import predict_frames
-        from spoofguard.modalities.video import read_video
+        from spoofguard.media.video import read_video
         from spoofguard.serve.uploads import Limits, check_video_file
 
         limits = limits or Limits()

@@ -102,7 +102,7 @@ def _too_many_pixels(w: int, h: int, limits: Limits) -> ApiError:
 
 def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     """RGB uint8 from an image's bytes; the pixel count is checked from the header first."""
-    from spoofguard.data.images import declared_size, to_array
+    from spoofguard.media.images import declared_size, to_array
 
     try:
         with warnings.catch_warnings():
@@ -154,10 +154,10 @@ def read_image_upload(source, limits: Limits, name: str = "the upload") -> np.nd
 
 
 def check_video_file(path: str | os.PathLike, limits: Limits):
-    """The :class:`~spoofguard.modalities.video.VideoInfo` of an uploaded video file after the server's
+    """The :class:`~spoofguard.media.video.VideoInfo` of an uploaded video file after the server's
     checks (size, content type, frame pixels, duration); ApiError otherwise."""
     from spoofguard.errors import SpoofguardError
-    from spoofguard.modalities.video import probe
+    from spoofguard.media.video import probe
 
     path = os.fspath(path)
     try:

@@ -119,7 +119,7 @@ def load_source(spec: DataSpec):
     """The samples ``spec`` names (a manifest or a dataset folder read with its layout), as
     :func:`~spoofguard.data.sources.load_samples` gives them; videos are refused (training reads frames)."""
     from spoofguard.data.sources import load_samples
-    from spoofguard.modalities.video import is_video_file
+    from spoofguard.media.video import is_video_file
 
     source = load_samples(spec.data, format=spec.format, subject_pattern=spec.subject_pattern, protocol=spec.protocol)
     videos = [s.path for s in source.manifest if is_video_file(s.path)]

@@ -50,12 +50,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from spoofguard.data.images import file_problem
+from spoofguard.media.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.common import norm_name, split_dirs, walk_files
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file
+from spoofguard.media.video import is_video_file
 
 SPLIT_FOLDERS = {"trainrelease": "train", "testrelease": "test"}
 # normalised file stem -> (label, species, quality)

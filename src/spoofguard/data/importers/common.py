@@ -70,7 +70,7 @@ def require_subjects(samples: list, subject_pattern: str) -> None:
 
 def image_problem(path: Path) -> str | None:
     """Why ``path`` cannot be opened as an image (from its header), or None when it can."""
-    from spoofguard.data.images import open_checked
+    from spoofguard.media.images import open_checked
 
     try:
         open_checked(path).close()

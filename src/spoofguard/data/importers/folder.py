@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file
+from spoofguard.media.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.data.importers.common import image_problem, require_subjects, subject_regex, walk_files

@@ -65,7 +65,7 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file
+from spoofguard.media.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.folder import species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample

@@ -43,12 +43,12 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import file_problem
+from spoofguard.media.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.common import norm_name, walk_files
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file
+from spoofguard.media.video import is_video_file
 
 CLASS_FOLDERS = {"real": BONA_FIDE, "attack": ATTACK}
 LISTS = {"train": "train_sub_list.txt", "test": "test_sub_list.txt"}

@@ -43,7 +43,7 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import is_image_file
+from spoofguard.media.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.data.importers.common import image_problem, walk_files

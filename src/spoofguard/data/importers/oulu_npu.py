@@ -50,12 +50,12 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import file_problem
+from spoofguard.media.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.common import norm_name, split_dirs, walk_files
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file
+from spoofguard.media.video import is_video_file
 
 NAME = re.compile(r"^([1-6])_([1-3])_(\d{2})_([1-5])$")  # phone_session_user_file
 SPLIT_FOLDERS = {"trainfiles": "train", "devfiles": "dev", "testfiles": "test"}

@@ -72,12 +72,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from spoofguard.data.images import file_problem
+from spoofguard.media.images import file_problem
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.common import norm_name, walk_files
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file
+from spoofguard.media.video import is_video_file
 
 SPLIT_FOLDERS = {"train": "train", "devel": "dev", "dev": "dev", "test": "test"}
 CLASS_FOLDERS = {"real": BONA_FIDE, "attack": ATTACK}

@@ -36,14 +36,14 @@ import os
 import re
 from pathlib import Path
 
-from spoofguard.data.images import file_problem
-from spoofguard.data.images import is_image_file
+from spoofguard.media.images import file_problem
+from spoofguard.media.images import is_image_file
 from spoofguard.data.importers import ImportResult, register_importer
 from spoofguard.data.importers.common import norm_name, require_subjects, subject_regex, walk_files
 from spoofguard.data.importers.folder import BONA_FIDE_NAMES, species_name
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities.video import is_video_file
+from spoofguard.media.video import is_video_file
 
 SPLIT_NAMES = {
     "train": "train", "training": "train",

@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from spoofguard.data.images import is_image_file, load_image
+from spoofguard.media.images import is_image_file, load_image
 from spoofguard.data.manifest import ATTACK, BONA_FIDE, Manifest, Sample, read_manifest, write_manifest
 from spoofguard.errors import SpoofguardError
 

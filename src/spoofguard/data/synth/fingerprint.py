@@ -598,7 +598,7 @@ def save_grid(manifest: Manifest, path: str | os.PathLike, per_class: int = 4) -
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from spoofguard.data.images import load_image
+    from spoofguard.media.images import load_image
 
     by_class: dict[str, list[Sample]] = {}
     for s in manifest:

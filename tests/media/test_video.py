@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from spoofguard.errors import SpoofguardError
-from spoofguard.modalities import video
-from spoofguard.modalities.video import (
+from spoofguard.media import video
+from spoofguard.media.video import (
     MAX_VIDEO_FRAMES_DEFAULT,
     VIDEO_EXTENSIONS,
     Frame,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spoofguard.data.images import as_array, load_image
+from spoofguard.media.images import as_array, load_image
 from spoofguard.errors import SpoofguardError
 
 

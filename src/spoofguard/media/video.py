@@ -30,7 +30,7 @@ import av
 import cv2
 import numpy as np
 
-from spoofguard.data.images import MAX_PIXELS, check_file
+from spoofguard.media.images import MAX_PIXELS, check_file
 from spoofguard.errors import SpoofguardError
 
 # OpenCV's bundled FFmpeg prints errors ("moov atom not found") to stderr. It reads this variable
