@@ -9,6 +9,7 @@ import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported, or it calls home
 
+import contextlib  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
@@ -41,20 +42,18 @@ def sync_playwright():
     return sync_playwright
 
 
-@pytest.fixture(scope="module")
-def server(sync_playwright, face_bundle):
-    """A real uvicorn serving create_app() on 127.0.0.1:<free port>; its base URL."""
+@contextlib.contextmanager
+def _serving(app, name: str, **config):
+    """A real uvicorn serving ``app`` on 127.0.0.1:<free port> in a thread; yields its base URL and
+    checks that it shuts down."""
     import uvicorn
 
-    from spoofguard.serve.app import ServeSettings, create_app
-
-    app = create_app(ServeSettings(str(face_bundle), threads=1))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **config))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True, name=name)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started:
@@ -69,6 +68,15 @@ def server(sync_playwright, face_bundle):
         thread.join(timeout=10)
         sock.close()
         assert not thread.is_alive(), "uvicorn did not shut down"
+
+
+@pytest.fixture(scope="module")
+def server(sync_playwright, face_bundle):
+    """A real uvicorn serving create_app() on 127.0.0.1:<free port>; its base URL."""
+    from spoofguard.serve.app import ServeSettings, create_app
+
+    with _serving(create_app(ServeSettings(str(face_bundle), threads=1)), "uvicorn") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -144,29 +152,11 @@ KEY = "browser-test-key"
 @pytest.fixture(scope="module")
 def keyed_server(sync_playwright, face_bundle):
     """The same, with a key: every page needs a login first."""
-    import uvicorn
-
     from spoofguard.serve.app import ServeSettings, create_app
 
-    app = create_app(ServeSettings(str(face_bundle), threads=1, api_key=KEY))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn-keyed")
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            srv.should_exit = True
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with _serving(create_app(ServeSettings(str(face_bundle), threads=1, api_key=KEY)), "uvicorn-keyed",
+                  timeout_graceful_shutdown=2) as url:
+        yield url
 
 
 def _log_in(page, key=KEY):
