@@ -258,6 +258,13 @@ class _Counts:
         value = _ratio(self.bf_rej[np.arange(j.size), j], self.n_bf)
         return np.where(self.both, value, np.nan), np.where(self.both, j, -1)
 
+    def apcer_at_bpcer_index(self, target: float) -> int:
+        """Point estimate (row 0): the highest candidate whose BPCER <= target (the smallest APCER
+        there); -1 without bona fide rows. Rejected bona fide grow with j, and j = 0 rejects none."""
+        if self.n_bf[0] == 0:
+            return -1
+        return int(np.flatnonzero(self.bf_rej[0] <= math.floor(target * self.n_bf[0] + _EPS))[-1])
+
     def auc(self) -> np.ndarray:
         """ROC AUC with bona fide positive: P(bona fide score > attack score) + P(tie) / 2."""
         att = self.att_sp.sum(1)
@@ -337,11 +344,9 @@ def apcer_at_bpcer(scores, labels, species=None, bpcer_target=0.01) -> tuple[flo
     data = _prepare(scores, labels, species)
     sweep = _Sweep(data)
     c = sweep.counts(np.ones((1, data.scores.size)))
-    n_bf = c.n_bf[0]
-    if n_bf == 0:
+    j = c.apcer_at_bpcer_index(target)
+    if j < 0:
         return None, None
-    # Rejected bona fide grow with j; take the last candidate still within the allowance.
-    j = int(np.flatnonzero(c.bf_rej[0] <= math.floor(target * n_bf + _EPS))[-1])  # j=0 always ok
     return _py(c.rates_at(j)["apcer"][0]), float(sweep.candidates[j])
 
 
@@ -533,10 +538,9 @@ def _point_estimates(data: _Data, sweep: _Sweep, gi: int, t: float) -> dict:
         thr[name] = float(sweep.candidates[j[0]]) if j[0] >= 0 else None
 
     apcer_at = {}
-    if c.n_bf[0] > 0:
-        for name, target in (("apcer_at_bpcer1", 0.01), ("apcer_at_bpcer5", 0.05)):  # APCER at BPCER = 1 % / 5 %
-            j = int(np.flatnonzero(c.bf_rej[0] <= math.floor(target * c.n_bf[0] + _EPS))[-1])
-            apcer_at[name] = _py(c.rates_at(j)["apcer"][0])
+    for name, target in (("apcer_at_bpcer1", 0.01), ("apcer_at_bpcer5", 0.05)):  # APCER at BPCER = 1 % / 5 %
+        j = c.apcer_at_bpcer_index(target)
+        apcer_at[name] = _py(c.rates_at(j)["apcer"][0]) if j >= 0 else None
 
     result = {k: _py(point[k][0]) for k in ("apcer", "apcer_pooled", "bpcer", "acer", "hter")}
     result.update({k: _py(point[k][0]) for k in ("eer", "bpcer20", "bpcer100", "auc", "accuracy")})
