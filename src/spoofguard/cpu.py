@@ -72,18 +72,27 @@ def chosen_threads(load: float | None = None, usable: int | None = None) -> tupl
     return n, ("" if n == usable else f"the CPU is busy (load {load:.1f} on {usable} cores)")
 
 
+_shared = {"ceiling": None, "set": None}  # the caller's own thread count, and what share_cpu last set
+
+
 def share_cpu(say=print) -> int:
-    """Lower torch's intra-op threads to :func:`chosen_threads` (never raise them: a caller that set
-    fewer keeps them); say so when the machine is busy."""
+    """Set torch's intra-op threads to :func:`chosen_threads`, never above the caller's own count (a
+    caller that set fewer keeps them); say so when the machine is busy. Called again in the same
+    process (cv folds, compare), it starts from the caller's count, not from what a busy moment
+    lowered it to: threads come back when the machine is quiet again."""
     import torch
 
     n, why = chosen_threads()
     if why.startswith(("OMP", THREADS_ENV)):
         torch.set_num_threads(n)
         return n
-    n = min(n, torch.get_num_threads())
+    current = torch.get_num_threads()
+    if _shared["ceiling"] is None or current != _shared["set"]:  # first call, or the caller changed it since
+        _shared["ceiling"] = current
+    n = min(n, _shared["ceiling"])
     torch.set_num_threads(n)
-    if why and not why.startswith(("OMP", THREADS_ENV)):
+    _shared["set"] = n
+    if why:
         say(f"note: {why}: using {n} thread(s) so the other work and this one both progress (set {THREADS_ENV} to choose)")
     return n
 
